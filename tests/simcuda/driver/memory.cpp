@@ -40,11 +40,16 @@ AddressSpace& address_space() {
 void initialise_address_space() {
   AddressSpace& as = address_space();
   std::lock_guard lock(as.mutex);
-  void* p = mmap(nullptr, kRegionBytes + kGranularityBytes, PROT_NONE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  // Tools that limit address space (valgrind) refuse 1 TiB: halve down to 8 GiB.
+  std::uint64_t bytes = kRegionBytes;
+  void* p = MAP_FAILED;
+  for (; bytes >= (std::uint64_t{8} << 30); bytes /= 2) {
+    p = mmap(nullptr, bytes + kGranularityBytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p != MAP_FAILED) break;
+  }
   if (p == MAP_FAILED) fatal("cannot reserve the simulated device address space");
   as.region_base = round_up(reinterpret_cast<std::uint64_t>(p), kGranularityBytes);
-  as.region_bytes = kRegionBytes;
+  as.region_bytes = bytes;
   as.va.add(as.region_base, as.region_bytes);
   as.physical_fd = memfd_create("simcuda-physical", MFD_CLOEXEC);
   if (as.physical_fd < 0) fatal("memfd_create for simulated physical memory");

@@ -42,7 +42,9 @@ constexpr Need required = Need::required;
 constexpr Need optional = Need::optional;
 
 // Resolves every table entry with `flags`; returns false if a required one is missing.
-bool resolve(DriverApi& api, cuuint64_t flags) {
+// `report` names missing required entries on stderr: a simulated driver under construction
+// otherwise fails as a bare "insufficient driver".
+bool resolve(DriverApi& api, cuuint64_t flags, bool report) {
   auto& p = process();
   bool complete = true;
   auto lookup = [&](const char* name, Need need) -> void* {
@@ -53,7 +55,7 @@ bool resolve(DriverApi& api, cuuint64_t flags) {
       fn = nullptr;
     }
     if (fn == nullptr && need == Need::required) {
-      std::fprintf(stderr, "simcuda: libcudart: the driver lacks required entry point %s\n", name);
+      if (report) std::fprintf(stderr, "simcuda: libcudart: the driver lacks required entry point %s\n", name);
       complete = false;
     }
     return fn;
@@ -73,7 +75,7 @@ void init_process() {
     return;
   }
   p.get_proc_address = reinterpret_cast<decltype(p.get_proc_address)>(dlsym(handle, "cuGetProcAddress_v2"));
-  if (p.get_proc_address == nullptr || !resolve(p.legacy, CU_GET_PROC_ADDRESS_DEFAULT)) {
+  if (p.get_proc_address == nullptr || !resolve(p.legacy, CU_GET_PROC_ADDRESS_DEFAULT, true)) {
     p.init_error = cudaErrorInsufficientDriver;
     return;
   }
@@ -103,7 +105,7 @@ void init_process() {
 // a name at all we fall back to the legacy entry rather than fail the call.
 void init_per_thread() {
   auto& p = process();
-  resolve(p.per_thread, CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM);
+  resolve(p.per_thread, CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM, false);
 #define SIMCUDART_FALLBACK(name, need) \
   if (p.per_thread.name == nullptr) p.per_thread.name = p.legacy.name;
   SIMCUDART_DRIVER_FUNCTIONS(SIMCUDART_FALLBACK)

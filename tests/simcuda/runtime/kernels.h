@@ -17,8 +17,9 @@
 
 namespace simcudart {
 
-// The loaded CUfunction for nvcc host stub `host_fun`, loading its module on first use.
-// Needs a successful enter() on this thread. Cost once loaded: one mutex and one hash lookup.
+// The loaded CUfunction for nvcc host stub `host_fun` (or for a cudaKernel_t we handed out),
+// loading its module on first use. Needs a successful enter() on this thread.
+// Cost once loaded: one uncontended mutex and two hash lookups.
 cudaError_t kernel_function(const DriverApi& api, const void* host_fun, CUfunction* out);
 
 // The kernel's device name (mangled), or nullptr if nothing is registered for `host_fun`.

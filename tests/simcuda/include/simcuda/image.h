@@ -17,6 +17,10 @@
  * CUDA_ERROR_INVALID_IMAGE, and a simcuda image handed to a real driver is
  * rejected the same way, because the magic does not match.
  *
+ * The driver keeps a pointer to the image (it does not copy it), so an image
+ * and its kernel tables must stay alive while the module is loaded; every
+ * producer keeps them in static storage.
+ *
  * This header is C, so the format is a plain ABI between separately built
  * libraries. Bump SIMCUDA_IMAGE_VERSION when a struct changes.
  */
