@@ -1,0 +1,40 @@
+// oversub settings: every OVERSUB_* variable in one table (CONVENTIONS 7).
+//
+// Read once, at the first intercepted CUDA call. A bad value stops the process
+// there, before any CUDA work, with one line naming the variable, the value
+// and the accepted form, and exit status 2. docs/configuration.md is checked
+// against this table by a test.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace oversub {
+
+enum class Mode { passthrough, swap };
+
+struct Config {
+  Mode mode;
+  std::string trace_path;  // empty: no trace
+  int log_level;           // 0 quiet, 1 summary (default), 2 debug
+};
+
+// Validates the environment on first use; later calls return the same object.
+const Config& config();
+
+// For docs and tests: the table itself.
+struct SettingInfo {
+  const char* name;
+  const char* type;
+  const char* default_text;
+  const char* accepted;
+  const char* description;
+};
+const SettingInfo* settings_table(std::size_t* count);
+
+// Parses a value for `name` into a Config without touching the environment.
+// Returns false and fills `error` (the one-line message) on a bad value.
+bool apply_setting(Config* config, const char* name, const char* value, std::string* error);
+Config default_config();
+
+}  // namespace oversub

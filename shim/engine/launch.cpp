@@ -1,0 +1,148 @@
+// Launch family: which device memory a kernel launch can touch.
+//
+// Note [Parameter scanning]
+// A kernel's parameters arrive as `kernelParams` (one pointer per parameter)
+// or as one packed buffer in `extra` (CU_LAUNCH_PARAM_BUFFER_POINTER). The
+// driver tells us each parameter's offset and size (cuFuncGetParamInfo, CUDA
+// 12.4+; there is no count, so we ask until it fails). We then read every
+// 8-byte-aligned word of every parameter of 8 bytes or more and look it up in
+// the AddressMap. That catches plain pointers and pointers inside structs
+// passed by value (PyTorch's multi-tensor-apply lists, TensorIterator
+// offsets). A word that happens to equal a device address is a false
+// positive: it costs a needless residency check, never correctness.
+// Pointers stored in device memory are invisible here; library hooks cover
+// the known cases (batched GEMM pointer arrays).
+// A kernel may use any byte of an allocation it has a pointer into, so the
+// op's range is the whole allocation, read-write: we cannot tell reads from
+// writes inside a kernel.
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "../log.h"
+#include "engine.h"
+
+namespace oversub {
+namespace {
+
+// Where a pointer can sit in the parameter block: one entry per 8-byte-aligned
+// word of every parameter of 8 bytes or more, precomputed once per kernel so
+// that a launch only walks this list.
+struct PointerWord {
+  std::uint16_t param;        // index into kernelParams
+  std::uint16_t offset;       // byte offset of the word inside that parameter
+  std::uint32_t block_offset; // byte offset of the word in the packed block (extra)
+};
+
+struct KernelInfo {
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> params;  // offset, size in bytes
+  std::vector<PointerWord> words;
+  std::uint32_t param_bytes = 0;
+  std::uint32_t name = trace::no_name;
+  bool layout_known = false;
+};
+
+struct KernelCatalog {
+  std::mutex mutex;
+  std::unordered_map<CUfunction, KernelInfo*> kernels;  // entries live for the process
+};
+
+KernelCatalog& catalog() {
+  static KernelCatalog* c = new KernelCatalog;
+  return *c;
+}
+
+KernelInfo* describe(CUfunction f) {
+  const RealDriver& r = real_driver();
+  auto* info = new KernelInfo;
+  auto ask = [&](std::size_t i, std::size_t* offset, std::size_t* size) {
+    if (r.cuFuncGetParamInfo && r.cuFuncGetParamInfo(f, i, offset, size) == CUDA_SUCCESS) return true;
+    // The runtime may hand us a CUkernel cast to CUfunction (CUDA 12+).
+    return r.cuKernelGetParamInfo &&
+           r.cuKernelGetParamInfo(reinterpret_cast<CUkernel>(f), i, offset, size) == CUDA_SUCCESS;
+  };
+  std::size_t offset = 0, size = 0;
+  for (std::size_t i = 0; i < 4096 && ask(i, &offset, &size); ++i) {
+    info->params.emplace_back(static_cast<std::uint32_t>(offset), static_cast<std::uint32_t>(size));
+    info->param_bytes = std::max(info->param_bytes, static_cast<std::uint32_t>(offset + size));
+  }
+  info->layout_known = !info->params.empty() || (r.cuFuncGetParamInfo != nullptr);
+  for (std::size_t i = 0; i < info->params.size() && i < 65536; ++i) {
+    auto [param_offset, param_size] = info->params[i];
+    if (param_size < 8) continue;
+    // Absolute offsets that are multiples of 8: pointers in a struct are
+    // 8-aligned, and so is a struct that holds one.
+    for (std::uint32_t at = (param_offset + 7) & ~7u; at + 8 <= param_offset + param_size && at - param_offset < 65536;
+         at += 8)
+      info->words.push_back(PointerWord{static_cast<std::uint16_t>(i), static_cast<std::uint16_t>(at - param_offset), at});
+  }
+  const char* name = nullptr;
+  if (r.cuFuncGetName && r.cuFuncGetName(&name, f) == CUDA_SUCCESS && name != nullptr) info->name = intern_name(name);
+  else info->name = intern_name("kernel");
+  return info;
+}
+
+// Cost: a direct-mapped per-thread cache hit is one compare; a miss takes the
+// catalog mutex once per (thread, function) and asks the driver on first sight.
+const KernelInfo* kernel_info(CUfunction f) {
+  struct CacheEntry {
+    CUfunction function = nullptr;
+    const KernelInfo* info = nullptr;
+  };
+  thread_local CacheEntry cache[64] __attribute__((tls_model("initial-exec")));
+  CacheEntry& e = cache[(reinterpret_cast<std::uintptr_t>(f) >> 4) & 63];
+  if (e.function == f) return e.info;
+  KernelCatalog& c = catalog();
+  std::lock_guard lock(c.mutex);
+  KernelInfo*& info = c.kernels[f];
+  if (info == nullptr) info = describe(f);
+  e = CacheEntry{f, info};
+  return info;
+}
+
+}  // namespace
+
+// Cost: per pointer-sized word, two loads to fetch it and one AddressMap
+// lookup (three dependent loads); no lock, no allocation, no driver call.
+void observe_launch(CUfunction f, CUstream stream, void** params, void** extra) {
+  const KernelInfo* info = kernel_info(f);
+  const AddressMap& map = address_map();
+  RangeList ranges;
+  if (params != nullptr) {
+    for (const PointerWord& w : info->words) {
+      const auto* data = static_cast<const unsigned char*>(params[w.param]);
+      std::uint64_t word;
+      __builtin_memcpy(&word, data + w.offset, 8);
+      if (const Allocation* a = map.lookup(word)) ranges.add(a->base, a->bytes, Access::read_write);
+    }
+  } else if (extra != nullptr) {
+    const unsigned char* buffer = nullptr;
+    std::size_t buffer_bytes = 0;
+    for (void** e = extra; *e != CU_LAUNCH_PARAM_END; e += 2) {
+      if (*e == CU_LAUNCH_PARAM_BUFFER_POINTER) buffer = static_cast<const unsigned char*>(e[1]);
+      else if (*e == CU_LAUNCH_PARAM_BUFFER_SIZE) buffer_bytes = *static_cast<std::size_t*>(e[1]);
+      else break;  // malformed: let the driver reject it
+    }
+    if (buffer != nullptr) {
+      if (info->layout_known && !info->params.empty()) {
+        for (const PointerWord& w : info->words) {
+          if (w.block_offset + 8 > buffer_bytes) break;
+          std::uint64_t word;
+          __builtin_memcpy(&word, buffer + w.block_offset, 8);
+          if (const Allocation* a = map.lookup(word)) ranges.add(a->base, a->bytes, Access::read_write);
+        }
+      } else {
+        // No layout: every aligned word of the buffer.
+        for (std::size_t at = 0; at + 8 <= buffer_bytes; at += 8) {
+          std::uint64_t word;
+          __builtin_memcpy(&word, buffer + at, 8);
+          if (const Allocation* a = map.lookup(word)) ranges.add(a->base, a->bytes, Access::read_write);
+        }
+      }
+    }
+  }
+  record_op(OpKind::kernel, info->name, stream, ranges);
+}
+
+}  // namespace oversub

@@ -1,0 +1,143 @@
+// handle.cpp — cudnnCreate/Destroy/SetStream/GetStream, versions and error strings, and the
+// descriptor helpers every API family shares.
+#include <cstring>
+
+#include "driver.h"
+#include "simcudnn.h"
+
+namespace simcudnn {
+
+std::int64_t element_count(const cudnnTensorStruct& t) {
+  std::int64_t n = 1;
+  for (int i = 0; i < t.nb_dims; ++i) n *= t.dims[i];
+  return n;
+}
+
+bool same_dims(const cudnnTensorStruct& a, const cudnnTensorStruct& b) {
+  if (a.nb_dims != b.nb_dims) return false;
+  for (int i = 0; i < a.nb_dims; ++i)
+    if (a.dims[i] != b.dims[i]) return false;
+  return true;
+}
+
+cudnnStatus_t require_float(const cudnnTensorStruct* t) {
+  if (t == nullptr || !t->set) return CUDNN_STATUS_BAD_PARAM;
+  // NOT_SUPPORTED: the simulated kernels are fp32 only (no half/bf16/double/int8 variants).
+  if (t->type != CUDNN_DATA_FLOAT) return CUDNN_STATUS_NOT_SUPPORTED_DATA_TYPE;
+  return CUDNN_STATUS_SUCCESS;
+}
+
+}  // namespace simcudnn
+
+using namespace simcudnn;
+
+SIMCUDNN_EXPORT size_t cudnnGetVersion(void) { return CUDNN_VERSION; }
+// sm_90 is what the simulated device reports (compute capability 9.0).
+SIMCUDNN_EXPORT size_t cudnnGetMaxDeviceVersion(void) { return 900; }
+SIMCUDNN_EXPORT size_t cudnnGetCudartVersion(void) { return 13000; }
+
+SIMCUDNN_EXPORT cudnnStatus_t cudnnGetProperty(libraryPropertyType type, int* value) {
+  SIMCUDNN_REQUIRE(value != nullptr, CUDNN_STATUS_BAD_PARAM);
+  switch (type) {
+    case MAJOR_VERSION: *value = CUDNN_MAJOR; return CUDNN_STATUS_SUCCESS;
+    case MINOR_VERSION: *value = CUDNN_MINOR; return CUDNN_STATUS_SUCCESS;
+    case PATCH_LEVEL: *value = CUDNN_PATCHLEVEL; return CUDNN_STATUS_SUCCESS;
+    default: return CUDNN_STATUS_BAD_PARAM;
+  }
+}
+
+// The real sub-libraries check each other's versions; ours are one library, always consistent.
+SIMCUDNN_EXPORT cudnnStatus_t cudnnGraphVersionCheck(void) { return CUDNN_STATUS_SUCCESS; }
+SIMCUDNN_EXPORT cudnnStatus_t cudnnOpsVersionCheck(void) { return CUDNN_STATUS_SUCCESS; }
+SIMCUDNN_EXPORT cudnnStatus_t cudnnCnnVersionCheck(void) { return CUDNN_STATUS_SUCCESS; }
+SIMCUDNN_EXPORT cudnnStatus_t cudnnAdvVersionCheck(void) { return CUDNN_STATUS_SUCCESS; }
+
+SIMCUDNN_EXPORT const char* cudnnGetErrorString(cudnnStatus_t status) {
+  switch (status) {
+#define SIMCUDNN_STATUS_NAME(s) \
+  case s: return #s;
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_SUCCESS)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_NOT_INITIALIZED)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_SUBLIBRARY_VERSION_MISMATCH)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_SERIALIZATION_VERSION_MISMATCH)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_DEPRECATED)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_LICENSE_ERROR)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_RUNTIME_IN_PROGRESS)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_RUNTIME_FP_OVERFLOW)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_SUBLIBRARY_LOADING_FAILED)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_BAD_PARAM)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_INVALID_VALUE)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_BAD_PARAM_NULL_POINTER)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_BAD_PARAM_MISALIGNED_POINTER)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_BAD_PARAM_NOT_FINALIZED)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_BAD_PARAM_OUT_OF_BOUND)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_BAD_PARAM_SIZE_INSUFFICIENT)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_BAD_PARAM_STREAM_MISMATCH)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_BAD_PARAM_SHAPE_MISMATCH)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_BAD_PARAM_DUPLICATED_ENTRIES)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_BAD_PARAM_ATTRIBUTE_TYPE)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_BAD_PARAM_CUDA_GRAPH_MISMATCH)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_BAD_PARAM_DESCRIPTOR_TYPE)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_NOT_SUPPORTED)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_NOT_SUPPORTED_GRAPH_PATTERN)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_NOT_SUPPORTED_SHAPE)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_NOT_SUPPORTED_DATA_TYPE)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_NOT_SUPPORTED_LAYOUT)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_NOT_SUPPORTED_INCOMPATIBLE_CUDA_DRIVER)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_NOT_SUPPORTED_INCOMPATIBLE_CUDART)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_NOT_SUPPORTED_ARCH_MISMATCH)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_NOT_SUPPORTED_RUNTIME_PREREQUISITE_MISSING)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_NOT_SUPPORTED_SUBLIBRARY_UNAVAILABLE)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_NOT_SUPPORTED_SHARED_MEMORY_INSUFFICIENT)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_NOT_SUPPORTED_PADDING)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_NOT_SUPPORTED_BAD_LAUNCH_PARAM)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_NOT_SUPPORTED_CUDA_GRAPH_NATIVE_API)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_NOT_SUPPORTED_INVALID_DYNAMIC_SHAPE)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_INTERNAL_ERROR)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_INTERNAL_ERROR_COMPILATION_FAILED)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_INTERNAL_ERROR_UNEXPECTED_VALUE)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_INTERNAL_ERROR_BAD_LAUNCH_PARAM)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_INTERNAL_ERROR_TEXTURE_CREATION_FAILED)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_EXECUTION_FAILED)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_EXECUTION_FAILED_CUDA_DRIVER)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_EXECUTION_FAILED_CUBLAS)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_EXECUTION_FAILED_CUDART)
+    SIMCUDNN_STATUS_NAME(CUDNN_STATUS_EXECUTION_FAILED_CURAND)
+#undef SIMCUDNN_STATUS_NAME
+  }
+  return "CUDNN_STATUS_UNKNOWN";
+}
+
+// We keep no error log: an empty message, as the real one gives when nothing was logged.
+SIMCUDNN_EXPORT void cudnnGetLastErrorString(char* message, size_t max_size) {
+  if (message != nullptr && max_size > 0) message[0] = '\0';
+}
+
+SIMCUDNN_EXPORT cudnnStatus_t cudnnCreate(cudnnHandle_t* handle) {
+  SIMCUDNN_REQUIRE(handle != nullptr, CUDNN_STATUS_BAD_PARAM);
+  SIMCUDNN_TRY(ensure_loaded());
+  *handle = new cudnnContext;
+  return CUDNN_STATUS_SUCCESS;
+}
+
+SIMCUDNN_EXPORT cudnnStatus_t cudnnDestroy(cudnnHandle_t handle) {
+  SIMCUDNN_REQUIRE(handle != nullptr, CUDNN_STATUS_BAD_PARAM);
+  // The real cudnnDestroy synchronises the device before releasing the handle's resources.
+  synchronize_context();
+  delete handle;
+  return CUDNN_STATUS_SUCCESS;
+}
+
+SIMCUDNN_EXPORT cudnnStatus_t cudnnSetStream(cudnnHandle_t handle, cudaStream_t stream) {
+  SIMCUDNN_REQUIRE(handle != nullptr, CUDNN_STATUS_BAD_PARAM);
+  handle->stream = stream;
+  return CUDNN_STATUS_SUCCESS;
+}
+
+SIMCUDNN_EXPORT cudnnStatus_t cudnnGetStream(cudnnHandle_t handle, cudaStream_t* stream) {
+  SIMCUDNN_REQUIRE(handle != nullptr && stream != nullptr, CUDNN_STATUS_BAD_PARAM);
+  *stream = handle->stream;
+  return CUDNN_STATUS_SUCCESS;
+}

@@ -1,0 +1,91 @@
+// oversub-trace as a user runs it: exit statuses 0/1/2 and what it prints.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "tests/unit/tracer_test_support.h"
+
+namespace oversub::trace {
+namespace {
+
+struct CliRun {
+  int status;
+  std::string output;  // stdout and stderr together
+};
+
+CliRun run_cli(const std::string& arguments)
+{
+  const char* cli = std::getenv("OVERSUB_TRACE_CLI");
+  EXPECT_NE(cli, nullptr) << "meson sets OVERSUB_TRACE_CLI to build/tracer/oversub-trace";
+  const std::string command = std::string(cli ? cli : "oversub-trace") + " " + arguments + " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return {-1, "popen failed"};
+  std::string output;
+  char chunk[4096];
+  while (size_t n = fread(chunk, 1, sizeof chunk, pipe)) output.append(chunk, n);
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+std::string data(const std::string& name) { return testing::source_path("tests/data/traces/" + name); }
+
+TEST(TracerCli, SummaryOfAValidTrace)
+{
+  const CliRun run = run_cli("summary " + data("small.trace"));
+  EXPECT_EQ(run.status, 0) << run.output;
+  EXPECT_NE(run.output.find("peak live bytes     15728640 (15.00 MiB) at seq 6"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("kernel 1, copy 2"), std::string::npos) << run.output;
+}
+
+TEST(TracerCli, SummaryJson)
+{
+  const CliRun run = run_cli("summary --json " + data("small.trace"));
+  EXPECT_EQ(run.status, 0) << run.output;
+  EXPECT_EQ(run.output.front(), '{');
+  EXPECT_NE(run.output.find("\"peak_live_bytes\": 15728640"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("\"ops_by_kind\": {"), std::string::npos) << run.output;
+}
+
+TEST(TracerCli, MalformedTraceIsOneLineAndExitOne)
+{
+  const std::string path = data("malformed-undefined-name.trace");
+  const CliRun run = run_cli("summary " + path);
+  EXPECT_EQ(run.status, 1);
+  EXPECT_EQ(run.output.rfind("oversub-trace: " + path + ":4: ", 0), 0u) << run.output;
+  EXPECT_EQ(run.output.find('\n'), run.output.size() - 1) << "more than one line: " << run.output;
+}
+
+TEST(TracerCli, MissingFileExitsOne)
+{
+  const CliRun run = run_cli("summary /nonexistent-oversub/x.trace");
+  EXPECT_EQ(run.status, 1);
+  EXPECT_EQ(run.output, "oversub-trace: /nonexistent-oversub/x.trace: cannot open: No such file or directory\n");
+}
+
+TEST(TracerCli, UsageErrorsExitTwo)
+{
+  for (const char* arguments : {"", "frobnicate", "summary", "summary --bogus x.trace", "summary a b"}) {
+    const CliRun run = run_cli(arguments);
+    EXPECT_EQ(run.status, 2) << "'" << arguments << "': " << run.output;
+    EXPECT_NE(run.output.find("usage: oversub-trace"), std::string::npos) << run.output;
+  }
+}
+
+TEST(TracerCli, HelpAndVersion)
+{
+  CliRun run = run_cli("--help");
+  EXPECT_EQ(run.status, 0);
+  EXPECT_NE(run.output.find("summary FILE [--json]"), std::string::npos) << run.output;
+  run = run_cli("summary --help");
+  EXPECT_EQ(run.status, 0);
+  EXPECT_NE(run.output.find("--json"), std::string::npos) << run.output;
+  run = run_cli("--version");
+  EXPECT_EQ(run.status, 0);
+  EXPECT_EQ(run.output.rfind("oversub-trace ", 0), 0u) << run.output;
+  EXPECT_NE(run.output.find("(trace format 1)"), std::string::npos) << run.output;
+}
+
+}  // namespace
+}  // namespace oversub::trace

@@ -1,0 +1,136 @@
+// The reader's validation: each class of malformed input gives its own message
+// at the right line, as one printable "FILE:LINE: message" line.
+#include <gtest/gtest.h>
+
+#include "tests/unit/tracer_test_support.h"
+#include "tracer/reader.h"
+
+namespace oversub::trace {
+namespace {
+
+const std::string header = "v 1 oversub-trace\nn 1 k\nt 1 1 1\n";  // lines 1-3
+const std::string alloc_line = "a 1 10 5 1 1000 100 0 1 malloc\n";    // valid at line 4
+
+struct Malformed {
+  const char* what;
+  std::string text;
+  uint64_t line;
+  const char* message;  // a substring of the expected message
+};
+
+class TracerReaderMalformed : public ::testing::TestWithParam<Malformed> {};
+
+TEST_P(TracerReaderMalformed, ReportsWhatWasExpectedAtTheRightLine)
+{
+  const Malformed& m = GetParam();
+  Trace trace;
+  const std::optional<ParseError> error = parse_trace(m.text, "in.trace", &trace);
+  ASSERT_TRUE(error.has_value()) << m.what;
+  EXPECT_EQ(error->file, "in.trace");
+  EXPECT_EQ(error->line, m.line) << error->to_string();
+  EXPECT_NE(error->message.find(m.message), std::string::npos) << error->to_string();
+  EXPECT_EQ(error->to_string(), "in.trace:" + std::to_string(m.line) + ": " + error->message);
+  EXPECT_EQ(error->message.find('\n'), std::string::npos);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EachErrorClass, TracerReaderMalformed,
+    ::testing::Values(
+        Malformed{"empty file", "", 1, "empty file"},
+        Malformed{"no version line", alloc_line, 1, "expected the version line 'v 1 oversub-trace'"},
+        Malformed{"future version", "v 2 oversub-trace\n", 1, "unsupported trace format version 2"},
+        Malformed{"wrong magic", "v 1 heaptrack\n", 1, "expected 'oversub-trace' after the version"},
+        Malformed{"version twice", header + "v 1 oversub-trace\n", 4, "may only be the first line"},
+        Malformed{"unknown tag", header + "q 1 2\n", 4, "unknown tag 'q'"},
+        Malformed{"long tag", header + "ab 1 2\n", 4, "unknown tag 'ab'"},
+        Malformed{"empty line", header + "\n", 4, "empty line"},
+        Malformed{"too few fields", header + "a 1 10 5 1 1000\n", 4, "has 5 fields, expected 9"},
+        Malformed{"too many fields", header + "s 1 10 5 device 0 0\n", 4, "has 6 fields, expected 5"},
+        Malformed{"double space", header + "s 1 10  device 0\n", 4, "empty field 3"},
+        Malformed{"bad hex", header + "a 1 10 zz 1 1000 100 0 1 malloc\n", 4,
+                  "field 3 (tid) of the 'a' line: expected a hex number of 1 to 16 digits, got 'zz'"},
+        Malformed{"hex overflow", header + "a 1 10 5 1 11112222333344445 100 0 1 malloc\n", 4,
+                  "field 5 (address)"},
+        Malformed{"id over 32 bits", header + "a 1 10 5 1 1000 100 0 100000000 malloc\n", 4,
+                  "does not fit in 32 bits"},
+        Malformed{"bad alloc kind", header + "a 1 10 5 1 1000 100 0 1 calloc\n", 4,
+                  "expected one of malloc|async|pool|vmm|managed|host, got 'calloc'"},
+        Malformed{"undefined site", header + "a 1 10 5 1 1000 100 0 2 malloc\n", 4, "call site id 2 is not defined"},
+        Malformed{"undefined name in op", header + "o 1 10 5 kernel 7 0 - 0\n", 4, "name id 7 is not defined"},
+        Malformed{"undefined frame name", "v 1 oversub-trace\nt 1 1 3\n", 2, "name id 3 is not defined"},
+        Malformed{"undefined evict reason", header + "e 1 10 5 1000 200000 0 2\n", 4, "name id 2 is not defined"},
+        Malformed{"name out of order", "v 1 oversub-trace\nn 2 k\n", 2, "name id 2 out of order: expected 1"},
+        Malformed{"site out of order", header + "t 3 1 1\n", 4, "call site id 3 out of order: expected 2"},
+        Malformed{"site frame count", header + "t 2 2 1\n", 4, "says 2 frames but has 1"},
+        Malformed{"name without text separator", header + "n 2\n", 4, "needs an id, one space, then the text"},
+        Malformed{"bad escape", header + "n 2 a\\qb\n", 4, "bad escape '\\q'"},
+        Malformed{"op range count", header + "o 1 10 5 kernel 1 0 - 2 1000 10 r\n", 4, "says 2 ranges but has 3"},
+        Malformed{"op bad access", header + "o 1 10 5 kernel 1 0 - 1 1000 10 x\n", 4, "expected one of r|w|rw"},
+        Malformed{"copy without direction", header + "o 1 10 5 copy 1 0 - 0\n", 4, "a copy op needs a direction"},
+        Malformed{"kernel with direction", header + "o 1 10 5 kernel 1 0 h2d 0\n", 4, "must have direction '-'"},
+        Malformed{"bad sync kind", header + "s 1 10 5 context 0\n", 4, "expected one of device|stream|event"},
+        Malformed{"second process", "v 1 oversub-trace\nn 1 x\nP 1 2 3 1 1 1 1 1\nP 1 2 3 1 1 1 1 1\n", 4,
+                  "a second 'P' (process) line"},
+        Malformed{"line after end", header + "x 10 0\n" + alloc_line, 5, "line after the end line"},
+        Malformed{"truncated last line", header + alloc_line + "a 2 20 5 2 2000 10", 5, "truncated line"},
+        Malformed{"duplicate seq", header + alloc_line + "s 2 10 5 device 0\ns 1 11 6 device 0\n", 6,
+                  "sequence number 1 repeats the one on line 4"},
+        Malformed{"control bytes shown escaped", header + "s 1 10 5 dev\x01" "ce 0\n", 4, "'dev\\x01ce'"}));
+
+TEST(TracerReader, AcceptsAMinimalTraceAndSortsBySeq)
+{
+  const std::string text = header + "s 3 30 6 stream 7\n" + alloc_line + "s 2 20 5 device 0\nn 2 \n" +
+                           "o 4 40 5 copy 2 9 h2d 2 1000 10 r 2000 10 w\nx 50 3\n";
+  Trace trace;
+  const std::optional<ParseError> error = parse_trace(text, "ok.trace", &trace);
+  ASSERT_FALSE(error.has_value()) << error->to_string();
+  ASSERT_EQ(trace.events.size(), 4u);
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(trace.events[i].seq, i + 1);
+  EXPECT_EQ(trace.events[2].line, 4u);  // "s 3" was the first event line
+  EXPECT_EQ(trace.name(2), "");                         // empty names are legal
+  EXPECT_TRUE(trace.complete);
+  EXPECT_EQ(trace.dropped_events, 3u);
+  EXPECT_EQ(trace.end_ns, 0x50u);
+}
+
+TEST(TracerReader, ATraceWithoutEndLineParsesButIsMarkedIncomplete)
+{
+  Trace trace;
+  ASSERT_FALSE(parse_trace(header + alloc_line, "cut.trace", &trace).has_value());
+  EXPECT_FALSE(trace.complete);
+  EXPECT_EQ(trace.events.size(), 1u);
+}
+
+TEST(TracerReader, MissingFileIsAFileLevelError)
+{
+  Trace trace;
+  const std::optional<ParseError> error = read_trace("/nonexistent-oversub/x.trace", &trace);
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(error->line, 0u);
+  EXPECT_EQ(error->to_string(), "/nonexistent-oversub/x.trace: cannot open: No such file or directory");
+}
+
+TEST(TracerReader, DirectoryIsAFileLevelError)
+{
+  Trace trace;
+  const std::optional<ParseError> error = read_trace("/", &trace);
+  ASSERT_TRUE(error.has_value());
+  EXPECT_NE(error->message.find("Is a directory"), std::string::npos) << error->to_string();
+}
+
+TEST(TracerReader, SampleMalformedFilesInTestData)
+{
+  Trace trace;
+  const std::string truncated = testing::source_path("tests/data/traces/malformed-truncated.trace");
+  std::optional<ParseError> error = read_trace(truncated, &trace);
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(error->line, 6u);
+  EXPECT_NE(error->message.find("truncated line"), std::string::npos);
+  error = read_trace(testing::source_path("tests/data/traces/malformed-undefined-name.trace"), &trace);
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(error->line, 4u);
+  EXPECT_NE(error->message.find("name id 9 is not defined"), std::string::npos) << error->to_string();
+}
+
+}  // namespace
+}  // namespace oversub::trace
