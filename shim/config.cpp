@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -15,18 +16,61 @@ struct Setting {
   bool (*apply)(Config* config, std::string_view value);
 };
 
-// Note [Default mode]: `swap` (the residency engine) is not built yet, so the
-// default is `passthrough`, which watches and records without changing
-// behaviour. Asking for `swap` says so instead of silently passing through.
 constexpr Setting kSettings[] = {
-    {{"OVERSUB_MODE", "enum", "passthrough", "passthrough",
-      "what the shim does: passthrough watches and records without changing behaviour"},
+    {{"OVERSUB_MODE", "enum", "swap", "swap or passthrough",
+      "swap serves allocations from oversub's own address space and moves chunks between device and host; "
+      "passthrough only watches and records, and never changes behaviour"},
      [](Config* c, std::string_view v) {
-       if (v == "passthrough") {
-         c->mode = Mode::passthrough;
+       if (v == "swap") c->mode = Mode::swap;
+       else if (v == "passthrough") c->mode = Mode::passthrough;
+       else return false;
+       return true;
+     }},
+    {{"OVERSUB_DEVICE_BUDGET", "size or percent", "card memory minus a reserve (1/8, at most 1 GiB)",
+      "a size such as 12GiB, 512MiB or a byte count, or a percentage of the card's memory such as 75%",
+      "device memory oversub may use for the application's data"},
+     [](Config* c, std::string_view v) {
+       if (!v.empty() && v.back() == '%') {
+         std::string number(v.substr(0, v.size() - 1));
+         char* end = nullptr;
+         double pct = std::strtod(number.c_str(), &end);
+         if (number.empty() || *end != '\0' || !(pct > 0 && pct <= 100)) return false;
+         c->budget_percent = pct;
+         c->budget_bytes = 0;
          return true;
        }
-       return false;
+       std::string text(v);
+       c->budget_percent = 0;
+       return parse_size(text.c_str(), &c->budget_bytes);
+     }},
+    {{"OVERSUB_HOST_LIMIT", "size", "half of the host's available memory",
+      "a size such as 64GiB, 512MiB or a byte count",
+      "pinned host memory oversub may use for evicted chunks"},
+     [](Config* c, std::string_view v) {
+       std::string text(v);
+       return parse_size(text.c_str(), &c->host_limit_bytes);
+     }},
+    {{"OVERSUB_STRICT", "bool", "0", "0 or 1",
+      "leave evicted ranges unmapped, so that an access oversub failed to predict faults (for tests)"},
+     [](Config* c, std::string_view v) {
+       if (v == "1") c->strict = true;
+       else if (v == "0") c->strict = false;
+       else return false;
+       return true;
+     }},
+    {{"OVERSUB_POLICY", "enum", "lru", "lru",
+      "how chunks are chosen for eviction: lru evicts the least recently used chunk on demand"},
+     [](Config* c, std::string_view v) {
+       if (v != "lru") return false;
+       c->policy = PolicyKind::lru;
+       return true;
+     }},
+    {{"OVERSUB_STATS", "path", "(none)", "a writable file path",
+      "write the run's statistics as JSON to this file at exit"},
+     [](Config* c, std::string_view v) {
+       if (v.empty()) return false;
+       c->stats_path = std::string(v);
+       return true;
      }},
     {{"OVERSUB_TRACE", "path", "(none)", "a writable file path",
       "write a trace of allocations, ops and sync points to this file"},
@@ -82,7 +126,32 @@ Config load() {
 
 }  // namespace
 
-Config default_config() { return Config{Mode::passthrough, {}, 1}; }
+Config default_config() { return Config{Mode::swap, {}, 1, 0, 0, 0, false, PolicyKind::lru, {}}; }
+
+bool parse_size(const char* text, std::uint64_t* bytes) {
+  if (text == nullptr || *text == '\0' || *text == '-' || *text == '+') return false;
+  errno = 0;
+  char* end = nullptr;
+  double value = std::strtod(text, &end);
+  if (errno != 0 || end == text || !(value > 0) || value > 1.8e19) return false;
+  std::string_view unit(end);
+  struct Unit {
+    std::string_view name;
+    double scale;
+  };
+  constexpr Unit kUnits[] = {{"", 1},          {"B", 1},          {"KiB", 1024.0},   {"MiB", 1048576.0},
+                             {"GiB", 1073741824.0}, {"TiB", 1099511627776.0}, {"KB", 1e3}, {"MB", 1e6},
+                             {"GB", 1e9},      {"TB", 1e12}};
+  for (const Unit& u : kUnits) {
+    if (unit != u.name) continue;
+    if (u.scale == 1 && std::strchr(text, '.') != nullptr) return false;
+    double scaled = value * u.scale;
+    if (scaled < 1 || scaled > 1.8e19) return false;
+    *bytes = static_cast<std::uint64_t>(scaled);
+    return true;
+  }
+  return false;
+}
 
 bool apply_setting(Config* config, const char* name, const char* value, std::string* error) {
   for (const Setting& s : kSettings) {

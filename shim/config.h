@@ -13,11 +13,22 @@ namespace oversub {
 
 enum class Mode { passthrough, swap };
 
+enum class PolicyKind { lru };
+
 struct Config {
   Mode mode;
-  std::string trace_path;  // empty: no trace
-  int log_level;           // 0 quiet, 1 summary (default), 2 debug
+  std::string trace_path;       // empty: no trace
+  int log_level;                // 0 quiet, 1 summary (default), 2 debug
+  std::uint64_t budget_bytes;   // 0: use budget_percent, or the default
+  double budget_percent;        // 0: not given
+  std::uint64_t host_limit_bytes;  // 0: the default share of available memory
+  bool strict;
+  PolicyKind policy;
+  std::string stats_path;       // empty: no stats file
 };
+
+// Parses "12GiB", "512MiB", "1.5GB", "4096" (bytes). False when malformed or zero.
+bool parse_size(const char* text, std::uint64_t* bytes);
 
 // Validates the environment on first use; later calls return the same object.
 const Config& config();

@@ -1,13 +1,26 @@
 #include "address_map.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <cstdlib>
 
 namespace oversub {
 
-AddressMap::AddressMap() : root_(new std::atomic<Leaf*>[std::size_t{1} << kRootBits]()) {}
+namespace {
+constexpr std::size_t root_bytes(unsigned bits) { return (std::size_t{1} << bits) * sizeof(void*); }
+}  // namespace
+
+// Anonymous memory reads as zero, which is a null pointer in every slot.
+AddressMap::AddressMap()
+    : root_(static_cast<std::atomic<Leaf*>*>(
+          mmap(nullptr, root_bytes(kRootBits), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0))) {
+  if (root_ == MAP_FAILED) std::abort();
+}
 
 AddressMap::~AddressMap() {
   for (std::size_t i = 0; i < (std::size_t{1} << kRootBits); ++i) delete root_[i].load();
+  munmap(root_, root_bytes(kRootBits));
 }
 
 std::atomic<const Allocation*>* AddressMap::slot_for(std::uint64_t page, bool create) {

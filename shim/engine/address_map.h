@@ -93,7 +93,9 @@ class AddressMap {
   Allocation* new_record(const Allocation& a);
   const Allocation* lookup_shared(std::uint64_t address) const;
 
-  std::unique_ptr<std::atomic<Leaf*>[]> root_;
+  // 2 MiB of leaf pointers, mapped lazily: untouched pages cost nothing, so
+  // preloading the shim into a process that never uses CUDA stays cheap.
+  std::atomic<Leaf*>* root_;
   // Records live in chunks that never move, so a slot can point at one.
   static constexpr std::size_t kChunkRecords = 4096;
   std::vector<std::unique_ptr<Allocation[]>> chunks_;

@@ -23,13 +23,12 @@ namespace oversub {
 namespace {
 
 struct State {
-  AddressMap addresses;
   trace::Writer* writer = nullptr;  // leaked on purpose: see writer.h "Lifetime"
 };
 
 State& state() {
-  static State* s = new State;  // never destroyed: hooks may run during exit
-  return *s;
+  static State s;  // trivially destructible: hooks may run during exit
+  return s;
 }
 
 constexpr bool required = true, optional = false;
@@ -61,6 +60,15 @@ DriverTables& driver_tables() {
     set(t->real.cuDeviceTotalMem_v2, "cuDeviceTotalMem_v2");
     set(t->real.cuDeviceGetAttribute, "cuDeviceGetAttribute");
     set(t->real.cuCtxGetDevice, "cuCtxGetDevice");
+    set(t->real.cuStreamCreate, "cuStreamCreate");
+    set(t->real.cuEventCreate, "cuEventCreate");
+    set(t->real.cuEventRecord, "cuEventRecord");
+    set(t->real.cuEventQuery, "cuEventQuery");
+    set(t->real.cuEventDestroy_v2, "cuEventDestroy_v2");
+    set(t->real.cuMemAddressReserve, "cuMemAddressReserve");
+    set(t->real.cuMemCreate, "cuMemCreate");
+    set(t->real.cuMemSetAccess, "cuMemSetAccess");
+    set(t->real.cuMemRelease, "cuMemRelease");
     return t;
   }();
   return *tables;
@@ -131,26 +139,30 @@ void describe_device_once() {
 
 }  // namespace
 
-const RealDriver& real_driver() { return driver_tables().real; }
+std::atomic<const RealDriver*> g_real_driver{nullptr};
+std::atomic<bool> g_started{false};
+thread_local ThreadState t_thread_state __attribute__((tls_model("initial-exec")));
+// Never destroyed: hooks may run during exit, after static destructors.
+AddressMap* const g_address_map = new AddressMap;
 
-// initial-exec: the shim is preloaded, so its TLS is static and reached
-// without a call to __tls_get_addr on every intercepted op.
-ThreadState& thread_state() {
-  thread_local ThreadState t __attribute__((tls_model("initial-exec")));
-  return t;
+trace::Writer* trace_writer() { return state().writer; }
+
+const RealDriver& resolve_real_driver() {
+  const RealDriver& r = driver_tables().real;
+  g_real_driver.store(&r, std::memory_order_release);
+  return r;
 }
 
-void ensure_started() {
+void start() {
   static std::once_flag once;
   std::call_once(once, [] {
     const Config& c = config();  // exits with status 2 on a bad OVERSUB_* value
-    (void)driver_tables();
+    (void)resolve_real_driver();
     if (!c.trace_path.empty()) open_trace(c.trace_path);
     log_debug("started in %s mode", c.mode == Mode::passthrough ? "passthrough" : "swap");
+    g_started.store(true, std::memory_order_release);
   });
 }
-
-AddressMap& address_map() { return state().addresses; }
 
 // ---- ranges ----
 

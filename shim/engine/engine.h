@@ -10,6 +10,7 @@
 
 #include <cuda.h>
 
+#include <atomic>
 #include <cstdint>
 #include <string_view>
 
@@ -41,6 +42,15 @@ using DeviceGetName_fn = decltype(::cuDeviceGetName);
 using DeviceTotalMem_fn = decltype(::cuDeviceTotalMem_v2);
 using DeviceGetAttribute_fn = decltype(::cuDeviceGetAttribute);
 using CtxGetDevice_fn = decltype(::cuCtxGetDevice);
+using StreamCreate_fn = decltype(::cuStreamCreate);
+using EventCreate_fn = decltype(::cuEventCreate);
+using EventRecord_fn = decltype(::cuEventRecord);
+using EventQuery_fn = decltype(::cuEventQuery);
+using EventDestroy_fn = decltype(::cuEventDestroy_v2);
+using MemAddressReserve_fn = decltype(::cuMemAddressReserve);
+using MemCreate_fn = decltype(::cuMemCreate);
+using MemSetAccess_fn = decltype(::cuMemSetAccess);
+using MemRelease_fn = decltype(::cuMemRelease);
 }  // namespace driver_types
 
 struct RealDriver {
@@ -56,9 +66,24 @@ struct RealDriver {
   driver_types::DeviceTotalMem_fn* cuDeviceTotalMem_v2 = nullptr;
   driver_types::DeviceGetAttribute_fn* cuDeviceGetAttribute = nullptr;
   driver_types::CtxGetDevice_fn* cuCtxGetDevice = nullptr;
+  driver_types::StreamCreate_fn* cuStreamCreate = nullptr;
+  driver_types::EventCreate_fn* cuEventCreate = nullptr;
+  driver_types::EventRecord_fn* cuEventRecord = nullptr;
+  driver_types::EventQuery_fn* cuEventQuery = nullptr;
+  driver_types::EventDestroy_fn* cuEventDestroy_v2 = nullptr;
+  driver_types::MemAddressReserve_fn* cuMemAddressReserve = nullptr;
+  driver_types::MemCreate_fn* cuMemCreate = nullptr;
+  driver_types::MemSetAccess_fn* cuMemSetAccess = nullptr;
+  driver_types::MemRelease_fn* cuMemRelease = nullptr;
 };
 // Resolves on first use (thread-safe). Never null; members may be.
-const RealDriver& real_driver();
+// Cost after the first call: one load.
+extern std::atomic<const RealDriver*> g_real_driver;
+const RealDriver& resolve_real_driver();
+inline const RealDriver& real_driver() {
+  const RealDriver* r = g_real_driver.load(std::memory_order_acquire);
+  return __builtin_expect(r != nullptr, 1) ? *r : resolve_real_driver();
+}
 // For cuGetProcAddress and dlsym: our wrapper for a real driver function, or nullptr.
 void* driver_wrapper_for_real(void* real_function);
 void* driver_wrapper_by_name(const char* symbol);
@@ -71,7 +96,10 @@ void* driver_wrapper_by_name(const char* symbol);
 struct ThreadState {
   int library_depth = 0;
 };
-ThreadState& thread_state();
+// initial-exec: the shim is preloaded, so its TLS is static and reached
+// without a call to __tls_get_addr on every intercepted op.
+extern thread_local ThreadState t_thread_state __attribute__((tls_model("initial-exec")));
+inline ThreadState& thread_state() { return t_thread_state; }
 
 class LibraryScope {
  public:
@@ -81,8 +109,13 @@ class LibraryScope {
   LibraryScope& operator=(const LibraryScope&) = delete;
 };
 
-// First intercepted call: validates OVERSUB_* and opens the trace. Cheap after.
-void ensure_started();
+// First intercepted call: validates OVERSUB_* and opens the trace.
+// Cost after the first call: one load.
+extern std::atomic<bool> g_started;
+void start();
+inline void ensure_started() {
+  if (__builtin_expect(!g_started.load(std::memory_order_acquire), 0)) start();
+}
 
 // ---- recording ----
 
@@ -118,7 +151,8 @@ class RangeList {
   bool overflowed_ = false;
 };
 
-AddressMap& address_map();
+extern AddressMap* const g_address_map;
+inline AddressMap& address_map() { return *g_address_map; }
 std::uint32_t intern_name(std::string_view name);
 void record_op(OpKind kind, std::uint32_t name, CUstream stream, const RangeList& ranges,
                trace::CopyDirection direction = trace::CopyDirection::none);
@@ -131,66 +165,14 @@ bool add_allocation_range(RangeList& ranges, std::uint64_t address, Access acces
 // Adds [address, address+bytes) when it lies in tracked memory (clipped to the allocation).
 void add_exact_range(RangeList& ranges, std::uint64_t address, std::uint64_t bytes, Access access);
 
-// ---- families: each observes, then calls `forward` for the real work ----
+// ---- observation (recording); the swap-aware families are in ops.h ----
 
-// Launch family: scans the parameter block (Note [Parameter scanning] in launch.cpp).
-void observe_launch(CUfunction f, CUstream stream, void** params, void** extra);
-template <typename Forward>
-CUresult launch(CUfunction f, CUstream stream, void** params, void** extra, Forward&& forward) {
-  ensure_started();
-  if (thread_state().library_depth == 0) observe_launch(f, stream, params, extra);
-  return forward();
-}
-
-// Allocation family.
-template <typename Forward>
-CUresult allocate(CUdeviceptr* out, std::size_t bytes, AllocKind kind, CUstream stream, Forward&& forward) {
-  ensure_started();
-  CUresult r = forward();
-  if (r == CUDA_SUCCESS && out != nullptr) record_alloc(*out, bytes, kind, stream);
-  return r;
-}
-template <typename Forward>
-CUresult release(CUdeviceptr pointer, CUstream stream, Forward&& forward) {
-  ensure_started();
-  if (pointer != 0) record_free(pointer, stream, false);
-  CUresult r = forward();
-  if (r == CUDA_SUCCESS && pointer != 0) record_free(pointer, stream, true);
-  return r;
-}
-
-// Copy and memset family. `dst`/`src` are addresses in the unified space.
-void observe_copy(std::uint64_t dst, std::uint64_t src, std::uint64_t bytes, CUstream stream);
-void observe_copy_2d(const CUDA_MEMCPY2D* copy, CUstream stream);
+// Fills `ranges` with what a launch can touch (Note [Parameter scanning] in
+// launch.cpp) and records the op when `record` is set.
+void observe_launch(CUfunction f, CUstream stream, void** params, void** extra, RangeList& ranges, bool record);
+void observe_copy(std::uint64_t dst, std::uint64_t src, std::uint64_t bytes, CUstream stream, RangeList& ranges);
+void observe_copy_2d(const CUDA_MEMCPY2D* copy, CUstream stream, RangeList& ranges);
 void observe_memset(std::uint64_t dst, std::uint64_t pitch_bytes, std::uint64_t width_bytes, std::uint64_t height,
-                    CUstream stream);
-template <typename Forward>
-CUresult copy(std::uint64_t dst, std::uint64_t src, std::uint64_t bytes, CUstream stream, Forward&& forward) {
-  ensure_started();
-  observe_copy(dst, src, bytes, stream);
-  return forward();
-}
-template <typename Forward>
-CUresult copy_2d(const CUDA_MEMCPY2D* p, CUstream stream, Forward&& forward) {
-  ensure_started();
-  observe_copy_2d(p, stream);
-  return forward();
-}
-template <typename Forward>
-CUresult set_memory(std::uint64_t dst, std::uint64_t pitch_bytes, std::uint64_t width_bytes, std::uint64_t height,
-                CUstream stream, Forward&& forward) {
-  ensure_started();
-  observe_memset(dst, pitch_bytes, width_bytes, height, stream);
-  return forward();
-}
-
-// Sync points are recorded after the wait, when they have happened.
-template <typename Forward>
-CUresult sync(trace::SyncKind kind, std::uint64_t handle, Forward&& forward) {
-  ensure_started();
-  CUresult r = forward();
-  if (r == CUDA_SUCCESS) record_sync(kind, handle);
-  return r;
-}
+                    CUstream stream, RangeList& ranges);
 
 }  // namespace oversub

@@ -22,6 +22,7 @@
 
 #include "../log.h"
 #include "engine.h"
+#include "residency.h"
 
 namespace oversub {
 namespace {
@@ -105,16 +106,27 @@ const KernelInfo* kernel_info(CUfunction f) {
 
 // Cost: per pointer-sized word, two loads to fetch it and one AddressMap
 // lookup (three dependent loads); no lock, no allocation, no driver call.
-void observe_launch(CUfunction f, CUstream stream, void** params, void** extra) {
+void observe_launch(CUfunction f, CUstream stream, void** params, void** extra, RangeList& ranges, bool record) {
   const KernelInfo* info = kernel_info(f);
   const AddressMap& map = address_map();
-  RangeList ranges;
+  Residency* residency = Residency::get();
+  // Inside a large pooled segment, swap mode narrows the range (Note [Ranges
+  // inside a segment] in residency.cpp); elsewhere the whole allocation.
+  auto add = [&](std::uint64_t word, const Allocation* a) {
+    if (residency == nullptr || a->bytes <= 8 * (std::uint64_t{2} << 20)) {
+      ranges.add(a->base, a->bytes, Access::read_write);
+      return;
+    }
+    std::uint64_t start = 0, bytes = 0;
+    residency->narrow_kernel_range(word, *a, &start, &bytes);
+    ranges.add(start, bytes, Access::read_write);
+  };
   if (params != nullptr) {
     for (const PointerWord& w : info->words) {
       const auto* data = static_cast<const unsigned char*>(params[w.param]);
       std::uint64_t word;
       __builtin_memcpy(&word, data + w.offset, 8);
-      if (const Allocation* a = map.lookup(word)) ranges.add(a->base, a->bytes, Access::read_write);
+      if (const Allocation* a = map.lookup(word)) add(word, a);
     }
   } else if (extra != nullptr) {
     const unsigned char* buffer = nullptr;
@@ -130,19 +142,19 @@ void observe_launch(CUfunction f, CUstream stream, void** params, void** extra) 
           if (w.block_offset + 8 > buffer_bytes) break;
           std::uint64_t word;
           __builtin_memcpy(&word, buffer + w.block_offset, 8);
-          if (const Allocation* a = map.lookup(word)) ranges.add(a->base, a->bytes, Access::read_write);
+          if (const Allocation* a = map.lookup(word)) add(word, a);
         }
       } else {
         // No layout: every aligned word of the buffer.
         for (std::size_t at = 0; at + 8 <= buffer_bytes; at += 8) {
           std::uint64_t word;
           __builtin_memcpy(&word, buffer + at, 8);
-          if (const Allocation* a = map.lookup(word)) ranges.add(a->base, a->bytes, Access::read_write);
+          if (const Allocation* a = map.lookup(word)) add(word, a);
         }
       }
     }
   }
-  record_op(OpKind::kernel, info->name, stream, ranges);
+  if (record) record_op(OpKind::kernel, info->name, stream, ranges);
 }
 
 }  // namespace oversub

@@ -6,7 +6,7 @@
 
 #include <cstdint>
 
-#include "engine.h"
+#include "ops.h"
 
 namespace oversub {
 
@@ -28,9 +28,21 @@ inline void add_range(RangeList& ranges, const void* pointer, std::uint64_t byte
   if (pointer != nullptr) add_exact_range(ranges, reinterpret_cast<std::uint64_t>(pointer), bytes, access);
 }
 
-template <typename Forward>
-auto library_call(OpKind kind, std::uint32_t name, CUstream stream, const RangeList& ranges, Forward&& forward) {
+// The library's own kernel launches then happen inside a LibraryScope: they
+// are not recorded again, but in swap mode they still make what they touch
+// resident (a library's internal buffers are ours to move too).
+template <typename Status, typename Forward>
+Status library_call(OpKind kind, std::uint32_t name, CUstream stream, const RangeList& ranges, Status not_resident,
+                    Forward&& forward) {
   if (thread_state().library_depth == 0) record_op(kind, name, stream, ranges);
+  Residency* r = Residency::get();
+  if (r == nullptr) {
+    LibraryScope scope;
+    return forward();
+  }
+  std::lock_guard lock(r->lock());
+  learn_extents(r, ranges);
+  if (r->prepare(ranges, stream) != CUDA_SUCCESS) return not_resident;
   LibraryScope scope;
   return forward();
 }

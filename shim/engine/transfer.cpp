@@ -25,16 +25,15 @@ std::uint32_t copy_name(trace::CopyDirection d) {
 
 }  // namespace
 
-void observe_copy(std::uint64_t dst, std::uint64_t src, std::uint64_t bytes, CUstream stream) {
+void observe_copy(std::uint64_t dst, std::uint64_t src, std::uint64_t bytes, CUstream stream, RangeList& ranges) {
   if (bytes == 0) return;
-  RangeList ranges;
   add_exact_range(ranges, src, bytes, Access::read);
   add_exact_range(ranges, dst, bytes, Access::write);
   const auto direction = direction_of(tracked(dst), tracked(src));
   record_op(OpKind::copy, copy_name(direction), stream, ranges, direction);
 }
 
-void observe_copy_2d(const CUDA_MEMCPY2D* p, CUstream stream) {
+void observe_copy_2d(const CUDA_MEMCPY2D* p, CUstream stream, RangeList& ranges) {
   if (p == nullptr || p->WidthInBytes == 0 || p->Height == 0) return;
   auto device_side = [](CUmemorytype type, CUdeviceptr device, const void* host, std::uint64_t* address) {
     *address = type == CU_MEMORYTYPE_HOST ? reinterpret_cast<std::uint64_t>(host) : device;
@@ -46,7 +45,6 @@ void observe_copy_2d(const CUDA_MEMCPY2D* p, CUstream stream) {
   src += p->srcY * p->srcPitch + p->srcXInBytes;
   dst += p->dstY * p->dstPitch + p->dstXInBytes;
   // The span from the first byte of the first row to the last byte of the last row.
-  RangeList ranges;
   add_exact_range(ranges, src, p->srcPitch * (p->Height - 1) + p->WidthInBytes, Access::read);
   add_exact_range(ranges, dst, p->dstPitch * (p->Height - 1) + p->WidthInBytes, Access::write);
   const auto direction = direction_of(dst_device, src_device);
@@ -54,10 +52,9 @@ void observe_copy_2d(const CUDA_MEMCPY2D* p, CUstream stream) {
 }
 
 void observe_memset(std::uint64_t dst, std::uint64_t pitch_bytes, std::uint64_t width_bytes, std::uint64_t height,
-                    CUstream stream) {
+                    CUstream stream, RangeList& ranges) {
   if (width_bytes == 0 || height == 0) return;
   static const std::uint32_t name = intern_name("memset");
-  RangeList ranges;
   add_exact_range(ranges, dst, pitch_bytes * (height - 1) + width_bytes, Access::write);
   record_op(OpKind::memset, name, stream, ranges);
 }

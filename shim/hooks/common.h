@@ -1,7 +1,7 @@
 // Shared by the hook files: the export attribute and calling the real function.
 #pragma once
 
-#include "../engine/engine.h"
+#include "../engine/ops.h"
 
 #define OVERSUB_EXPORT extern "C" __attribute__((visibility("default")))
 

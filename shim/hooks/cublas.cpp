@@ -120,7 +120,7 @@ OVERSUB_EXPORT cublasStatus_t cublasSgemm_v2(cublasHandle_t h, cublasOperation_t
   NAME(cublasSgemm_v2);
   RangeList r;
   add_gemm(r, ta, tb, m, n, k, A, lda, B, ldb, C, ldc, 4, 4, 4, output_access(h, beta));
-  return library_call(OpKind::cublas, op_name, stream_of(h), r,
+  return library_call(OpKind::cublas, op_name, stream_of(h), r, CUBLAS_STATUS_ALLOC_FAILED,
                       [&] { return REAL_CUBLAS(cublasSgemm_v2, h, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc); });
 }
 
@@ -130,7 +130,7 @@ OVERSUB_EXPORT cublasStatus_t cublasDgemm_v2(cublasHandle_t h, cublasOperation_t
   NAME(cublasDgemm_v2);
   RangeList r;
   add_gemm(r, ta, tb, m, n, k, A, lda, B, ldb, C, ldc, 8, 8, 8, output_access(h, beta));
-  return library_call(OpKind::cublas, op_name, stream_of(h), r,
+  return library_call(OpKind::cublas, op_name, stream_of(h), r, CUBLAS_STATUS_ALLOC_FAILED,
                       [&] { return REAL_CUBLAS(cublasDgemm_v2, h, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc); });
 }
 
@@ -142,7 +142,7 @@ OVERSUB_EXPORT cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t t
   RangeList r;
   add_gemm(r, ta, tb, m, n, k, A, lda, B, ldb, C, ldc, type_bytes(at), type_bytes(bt), type_bytes(ct),
            output_access_ex(h, beta, compute));
-  return library_call(OpKind::cublas, op_name, stream_of(h), r, [&] {
+  return library_call(OpKind::cublas, op_name, stream_of(h), r, CUBLAS_STATUS_ALLOC_FAILED, [&] {
     return REAL_CUBLAS(cublasGemmEx, h, ta, tb, m, n, k, alpha, A, at, lda, B, bt, ldb, beta, C, ct, ldc, compute, algo);
   });
 }
@@ -156,7 +156,7 @@ OVERSUB_EXPORT cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t h, cublas
   add_range(r, A, batch_bytes(operand_bytes(ta, m, k, lda, 4), sa, batch, 4), Access::read);
   add_range(r, B, batch_bytes(operand_bytes(tb, k, n, ldb, 4), sb, batch, 4), Access::read);
   add_range(r, C, batch_bytes(matrix_bytes(m, n, ldc, 4), sc, batch, 4), output_access(h, beta));
-  return library_call(OpKind::cublas, op_name, stream_of(h), r, [&] {
+  return library_call(OpKind::cublas, op_name, stream_of(h), r, CUBLAS_STATUS_ALLOC_FAILED, [&] {
     return REAL_CUBLAS(cublasSgemmStridedBatched, h, ta, tb, m, n, k, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc,
                        batch);
   });
@@ -174,7 +174,7 @@ OVERSUB_EXPORT cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t h, cubla
   add_range(r, B, batch_bytes(operand_bytes(tb, k, n, ldb, type_bytes(bt)), sb, batch, type_bytes(bt)), Access::read);
   add_range(r, C, batch_bytes(matrix_bytes(m, n, ldc, type_bytes(ct)), sc, batch, type_bytes(ct)),
             output_access_ex(h, beta, compute));
-  return library_call(OpKind::cublas, op_name, stream_of(h), r, [&] {
+  return library_call(OpKind::cublas, op_name, stream_of(h), r, CUBLAS_STATUS_ALLOC_FAILED, [&] {
     return REAL_CUBLAS(cublasGemmStridedBatchedEx, h, ta, tb, m, n, k, alpha, A, at, lda, sa, B, bt, ldb, sb, beta, C,
                        ct, ldc, sc, batch, compute, algo);
   });
@@ -214,7 +214,7 @@ OVERSUB_EXPORT cublasStatus_t cublasSgemmBatched(cublasHandle_t h, cublasOperati
       add_exact_range(r, pointers[std::size_t(2) * batch + i], matrix_bytes(m, n, ldc, 4), c_access);
     }
   }
-  return library_call(OpKind::cublas, op_name, stream, r, [&] {
+  return library_call(OpKind::cublas, op_name, stream, r, CUBLAS_STATUS_ALLOC_FAILED, [&] {
     return REAL_CUBLAS(cublasSgemmBatched, h, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, batch);
   });
 }
@@ -225,7 +225,7 @@ OVERSUB_EXPORT cublasStatus_t cublasSaxpy_v2(cublasHandle_t h, int n, const floa
   RangeList r;
   add_range(r, x, strided_bytes(n, incx, 4), Access::read);
   add_range(r, y, strided_bytes(n, incy, 4), Access::read_write);
-  return library_call(OpKind::cublas, op_name, stream_of(h), r,
+  return library_call(OpKind::cublas, op_name, stream_of(h), r, CUBLAS_STATUS_ALLOC_FAILED,
                       [&] { return REAL_CUBLAS(cublasSaxpy_v2, h, n, alpha, x, incx, y, incy); });
 }
 
@@ -233,7 +233,7 @@ OVERSUB_EXPORT cublasStatus_t cublasSscal_v2(cublasHandle_t h, int n, const floa
   NAME(cublasSscal_v2);
   RangeList r;
   add_range(r, x, strided_bytes(n, incx, 4), Access::read_write);
-  return library_call(OpKind::cublas, op_name, stream_of(h), r,
+  return library_call(OpKind::cublas, op_name, stream_of(h), r, CUBLAS_STATUS_ALLOC_FAILED,
                       [&] { return REAL_CUBLAS(cublasSscal_v2, h, n, alpha, x, incx); });
 }
 
@@ -246,7 +246,7 @@ OVERSUB_EXPORT cublasStatus_t cublasSdot_v2(cublasHandle_t h, int n, const float
   add_range(r, x, strided_bytes(n, incx, 4), Access::read);
   add_range(r, y, strided_bytes(n, incy, 4), Access::read);
   add_range(r, result, 4, Access::write);
-  return library_call(OpKind::cublas, op_name, stream_of(h), r,
+  return library_call(OpKind::cublas, op_name, stream_of(h), r, CUBLAS_STATUS_ALLOC_FAILED,
                       [&] { return REAL_CUBLAS(cublasSdot_v2, h, n, x, incx, y, incy, result); });
 }
 
@@ -255,7 +255,7 @@ OVERSUB_EXPORT cublasStatus_t cublasSnrm2_v2(cublasHandle_t h, int n, const floa
   RangeList r;
   add_range(r, x, strided_bytes(n, incx, 4), Access::read);
   add_range(r, result, 4, Access::write);
-  return library_call(OpKind::cublas, op_name, stream_of(h), r,
+  return library_call(OpKind::cublas, op_name, stream_of(h), r, CUBLAS_STATUS_ALLOC_FAILED,
                       [&] { return REAL_CUBLAS(cublasSnrm2_v2, h, n, x, incx, result); });
 }
 
@@ -267,7 +267,7 @@ OVERSUB_EXPORT cublasStatus_t cublasSgemv_v2(cublasHandle_t h, cublasOperation_t
   add_range(r, A, matrix_bytes(m, n, lda, 4), Access::read);
   add_range(r, x, strided_bytes(transposed(trans) ? m : n, incx, 4), Access::read);
   add_range(r, y, strided_bytes(transposed(trans) ? n : m, incy, 4), output_access(h, beta));
-  return library_call(OpKind::cublas, op_name, stream_of(h), r,
+  return library_call(OpKind::cublas, op_name, stream_of(h), r, CUBLAS_STATUS_ALLOC_FAILED,
                       [&] { return REAL_CUBLAS(cublasSgemv_v2, h, trans, m, n, alpha, A, lda, x, incx, beta, y, incy); });
 }
 
@@ -279,7 +279,7 @@ OVERSUB_EXPORT cublasStatus_t cublasSgeam(cublasHandle_t h, cublasOperation_t ta
   add_range(r, A, operand_bytes(ta, m, n, lda, 4), Access::read);
   add_range(r, B, operand_bytes(tb, m, n, ldb, 4), Access::read);
   add_range(r, C, matrix_bytes(m, n, ldc, 4), Access::write);
-  return library_call(OpKind::cublas, op_name, stream_of(h), r,
+  return library_call(OpKind::cublas, op_name, stream_of(h), r, CUBLAS_STATUS_ALLOC_FAILED,
                       [&] { return REAL_CUBLAS(cublasSgeam, h, ta, tb, m, n, alpha, A, lda, beta, B, ldb, C, ldc); });
 }
 
@@ -288,7 +288,7 @@ OVERSUB_EXPORT cublasStatus_t cublasSetVector(int n, int element_bytes, const vo
   NAME(cublasSetVector);
   RangeList r;
   add_range(r, y, strided_bytes(n, incy, std::uint64_t(element_bytes)), Access::write);
-  return library_call(OpKind::cublas, op_name, nullptr, r,
+  return library_call(OpKind::cublas, op_name, nullptr, r, CUBLAS_STATUS_ALLOC_FAILED,
                       [&] { return REAL_CUBLAS(cublasSetVector, n, element_bytes, x, incx, y, incy); });
 }
 
@@ -296,7 +296,7 @@ OVERSUB_EXPORT cublasStatus_t cublasGetVector(int n, int element_bytes, const vo
   NAME(cublasGetVector);
   RangeList r;
   add_range(r, x, strided_bytes(n, incx, std::uint64_t(element_bytes)), Access::read);
-  return library_call(OpKind::cublas, op_name, nullptr, r,
+  return library_call(OpKind::cublas, op_name, nullptr, r, CUBLAS_STATUS_ALLOC_FAILED,
                       [&] { return REAL_CUBLAS(cublasGetVector, n, element_bytes, x, incx, y, incy); });
 }
 
@@ -305,7 +305,7 @@ OVERSUB_EXPORT cublasStatus_t cublasSetMatrix(int rows, int cols, int element_by
   NAME(cublasSetMatrix);
   RangeList r;
   add_range(r, B, matrix_bytes(rows, cols, ldb, std::uint64_t(element_bytes)), Access::write);
-  return library_call(OpKind::cublas, op_name, nullptr, r,
+  return library_call(OpKind::cublas, op_name, nullptr, r, CUBLAS_STATUS_ALLOC_FAILED,
                       [&] { return REAL_CUBLAS(cublasSetMatrix, rows, cols, element_bytes, A, lda, B, ldb); });
 }
 
@@ -314,6 +314,6 @@ OVERSUB_EXPORT cublasStatus_t cublasGetMatrix(int rows, int cols, int element_by
   NAME(cublasGetMatrix);
   RangeList r;
   add_range(r, A, matrix_bytes(rows, cols, lda, std::uint64_t(element_bytes)), Access::read);
-  return library_call(OpKind::cublas, op_name, nullptr, r,
+  return library_call(OpKind::cublas, op_name, nullptr, r, CUBLAS_STATUS_ALLOC_FAILED,
                       [&] { return REAL_CUBLAS(cublasGetMatrix, rows, cols, element_bytes, A, lda, B, ldb); });
 }

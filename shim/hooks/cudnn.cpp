@@ -208,7 +208,7 @@ void add_backward(RangeList& r, cudnnTensorDescriptor_t y_desc, const void* y, c
 
 #define NAME(symbol) static const std::uint32_t op_name = (ensure_started(), intern_name(#symbol))
 #define CALL(symbol, handle, ranges, ...)                     \
-  library_call(OpKind::cudnn, op_name, stream_of(handle), ranges, \
+  library_call(OpKind::cudnn, op_name, stream_of(handle), ranges, CUDNN_STATUS_ALLOC_FAILED, \
                [&] { return REAL_CUDNN(symbol, handle, __VA_ARGS__); })
 
 // ---- convolution ----

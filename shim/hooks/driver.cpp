@@ -61,6 +61,12 @@ OVERSUB_EXPORT CUresult cuInit(unsigned int flags) {
 
 OVERSUB_EXPORT CUresult cuMemGetInfo_v2(size_t* free_bytes, size_t* total_bytes) {
   ensure_started();
+  Residency::start_if_enabled();
+  if (Residency* r = Residency::get()) {
+    if (free_bytes == nullptr || total_bytes == nullptr) return CUDA_ERROR_INVALID_VALUE;
+    r->memory_info(free_bytes, total_bytes);
+    return CUDA_SUCCESS;
+  }
   return REAL(cuMemGetInfo_v2, free_bytes, total_bytes);
 }
 
@@ -93,14 +99,19 @@ OVERSUB_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t n) {
   return allocate(p, n, AllocKind::malloc, nullptr, [&] { return REAL(cuMemAlloc_v2, p, n); });
 }
 OVERSUB_EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr* p, size_t* pitch, size_t w, size_t h, unsigned int e) {
-  // The allocation's size is only known once the driver has chosen the pitch.
+  // The allocation's size is only known once the pitch is chosen.
   ensure_started();
+  if (Residency::get() != nullptr) {
+    if (pitch == nullptr || (e != 4 && e != 8 && e != 16)) return CUDA_ERROR_INVALID_VALUE;
+    *pitch = (w + 511) / 512 * 512;
+    return allocate(p, *pitch * h, AllocKind::malloc, nullptr, [] { return CUDA_ERROR_NOT_SUPPORTED; });
+  }
   CUresult r = REAL(cuMemAllocPitch_v2, p, pitch, w, h, e);
   if (r == CUDA_SUCCESS && p != nullptr && pitch != nullptr) record_alloc(*p, *pitch * h, AllocKind::malloc, nullptr);
   return r;
 }
 OVERSUB_EXPORT CUresult cuMemFree_v2(CUdeviceptr p) {
-  return release(p, nullptr, [&] { return REAL(cuMemFree_v2, p); });
+  return release(p, nullptr, false, [&] { return REAL(cuMemFree_v2, p); });
 }
 OVERSUB_EXPORT CUresult cuMemAllocAsync(CUdeviceptr* p, size_t n, CUstream s) {
   return allocate(p, n, AllocKind::async, s, [&] { return REAL(cuMemAllocAsync, p, n, s); });
@@ -109,10 +120,10 @@ OVERSUB_EXPORT CUresult cuMemAllocAsync_ptsz(CUdeviceptr* p, size_t n, CUstream 
   return allocate(p, n, AllocKind::async, per_thread(s), [&] { return REAL(cuMemAllocAsync_ptsz, p, n, s); });
 }
 OVERSUB_EXPORT CUresult cuMemFreeAsync(CUdeviceptr p, CUstream s) {
-  return release(p, s, [&] { return REAL(cuMemFreeAsync, p, s); });
+  return release(p, s, true, [&] { return REAL(cuMemFreeAsync, p, s); });
 }
 OVERSUB_EXPORT CUresult cuMemFreeAsync_ptsz(CUdeviceptr p, CUstream s) {
-  return release(p, per_thread(s), [&] { return REAL(cuMemFreeAsync_ptsz, p, s); });
+  return release(p, per_thread(s), true, [&] { return REAL(cuMemFreeAsync_ptsz, p, s); });
 }
 OVERSUB_EXPORT CUresult cuMemAllocFromPoolAsync(CUdeviceptr* p, size_t n, CUmemoryPool pool, CUstream s) {
   return allocate(p, n, AllocKind::pool, s, [&] { return REAL(cuMemAllocFromPoolAsync, p, n, pool, s); });

@@ -170,6 +170,11 @@ CUresult allocate_linear(CUdeviceptr* out, std::size_t bytes, bool from_pool) {
     refund_device_bytes(charged);
     return CUDA_ERROR_OUT_OF_MEMORY;
   }
+  // Note [Fresh memory is not zero]: a real device hands out recycled memory
+  // without clearing it. Fresh pages here would read as zero and hide a
+  // program (or an interposer) that reads memory before writing it, so new
+  // allocations are filled with a quiet-NaN pattern instead.
+  std::memset(p, 0xFF, mapped);
   as.linear[base] = LinearAllocation{bytes, mapped, charged, as.next_buffer_id++, from_pool, false};
   *out = base;
   return CUDA_SUCCESS;

@@ -1,0 +1,135 @@
+// The intercepted families as the hooks see them: each observes the op (its
+// device ranges, recorded into the trace), and in swap mode makes those ranges
+// resident before calling `forward`, the real function. In passthrough mode
+// `forward` runs unchanged.
+#pragma once
+
+#include <mutex>
+
+#include "engine.h"
+#include "residency.h"
+
+namespace oversub {
+
+// Runs `forward` after making `ranges` resident for `stream` (swap mode),
+// holding the engine lock until the op is submitted (Note [Engine lock]).
+template <typename Forward>
+CUresult submit(Residency* r, const RangeList& ranges, CUstream stream, Forward&& forward) {
+  if (r == nullptr) return forward();
+  if (CUresult res = r->prepare(ranges, stream); res != CUDA_SUCCESS) return res;
+  return forward();
+}
+
+// Launch family.
+template <typename Forward>
+CUresult launch(CUfunction f, CUstream stream, void** params, void** extra, Forward&& forward) {
+  ensure_started();
+  Residency* r = Residency::get();
+  const bool record = thread_state().library_depth == 0;
+  if (r == nullptr) {
+    if (record) {
+      RangeList ranges;
+      observe_launch(f, stream, params, extra, ranges, true);
+    }
+    return forward();
+  }
+  std::lock_guard lock(r->lock());
+  RangeList ranges;
+  observe_launch(f, stream, params, extra, ranges, record);
+  return submit(r, ranges, stream, forward);
+}
+
+// Allocation family: swap mode serves it from the arena.
+template <typename Forward>
+CUresult allocate(CUdeviceptr* out, std::size_t bytes, AllocKind kind, CUstream stream, Forward&& forward) {
+  ensure_started();
+  Residency::start_if_enabled();
+  Residency* r = Residency::get();
+  CUresult res;
+  if (r != nullptr) {
+    std::lock_guard lock(r->lock());
+    res = r->allocate(out, bytes, kind, stream);
+  } else {
+    res = forward();
+  }
+  if (res == CUDA_SUCCESS && out != nullptr) record_alloc(*out, bytes, kind, stream);
+  return res;
+}
+
+template <typename Forward>
+CUresult release(CUdeviceptr pointer, CUstream stream, bool stream_ordered, Forward&& forward) {
+  ensure_started();
+  if (pointer == 0) return forward();
+  record_free(pointer, stream, false);
+  CUresult res = CUDA_SUCCESS;
+  Residency* r = Residency::get();
+  bool ours = false;
+  if (r != nullptr) {
+    std::lock_guard lock(r->lock());
+    ours = r->release(pointer, stream, stream_ordered, &res);
+  }
+  if (!ours) res = forward();
+  if (res == CUDA_SUCCESS) record_free(pointer, stream, true);
+  return res;
+}
+
+// Copy and memset family: exact ranges.
+inline void learn_extents(Residency* r, const RangeList& ranges) {
+  for (std::size_t i = 0; i < ranges.size(); ++i) r->learn_extent(ranges.data()[i].address, ranges.data()[i].bytes);
+}
+
+template <typename Forward>
+CUresult copy(std::uint64_t dst, std::uint64_t src, std::uint64_t bytes, CUstream stream, Forward&& forward) {
+  ensure_started();
+  Residency* r = Residency::get();
+  RangeList ranges;
+  if (r == nullptr) {
+    observe_copy(dst, src, bytes, stream, ranges);
+    return forward();
+  }
+  std::lock_guard lock(r->lock());
+  observe_copy(dst, src, bytes, stream, ranges);
+  learn_extents(r, ranges);
+  return submit(r, ranges, stream, forward);
+}
+
+template <typename Forward>
+CUresult copy_2d(const CUDA_MEMCPY2D* p, CUstream stream, Forward&& forward) {
+  ensure_started();
+  Residency* r = Residency::get();
+  RangeList ranges;
+  if (r == nullptr) {
+    observe_copy_2d(p, stream, ranges);
+    return forward();
+  }
+  std::lock_guard lock(r->lock());
+  observe_copy_2d(p, stream, ranges);
+  return submit(r, ranges, stream, forward);
+}
+
+template <typename Forward>
+CUresult set_memory(std::uint64_t dst, std::uint64_t pitch_bytes, std::uint64_t width_bytes, std::uint64_t height,
+                    CUstream stream, Forward&& forward) {
+  ensure_started();
+  Residency* r = Residency::get();
+  RangeList ranges;
+  if (r == nullptr) {
+    observe_memset(dst, pitch_bytes, width_bytes, height, stream, ranges);
+    return forward();
+  }
+  std::lock_guard lock(r->lock());
+  observe_memset(dst, pitch_bytes, width_bytes, height, stream, ranges);
+  learn_extents(r, ranges);
+  return submit(r, ranges, stream, forward);
+}
+
+// Sync points are recorded after the wait, when they have happened.
+template <typename Forward>
+CUresult sync(trace::SyncKind kind, std::uint64_t handle, Forward&& forward) {
+  ensure_started();
+  CUresult res = forward();
+  if (res == CUDA_SUCCESS) record_sync(kind, handle);
+  return res;
+}
+
+}  // namespace oversub

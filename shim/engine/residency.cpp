@@ -1,0 +1,620 @@
+// Residency: the chunk state machine (Note [Chunk states] in residency.h).
+#include "residency.h"
+
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "../config.h"
+#include "../log.h"
+#include "tracer/writer.h"
+
+namespace oversub {
+
+std::atomic<Residency*> Residency::instance_{nullptr};
+trace::Writer* trace_writer();  // engine.cpp
+
+namespace {
+
+std::uint64_t now_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return std::uint64_t(ts.tv_sec) * 1'000'000'000 + std::uint64_t(ts.tv_nsec);
+}
+
+std::uint64_t round_up(std::uint64_t v, std::uint64_t a) { return (v + a - 1) / a * a; }
+
+std::uint64_t available_host_bytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  std::uint64_t kib = 0;
+  std::string unit;
+  while (in >> key >> kib >> unit)
+    if (key == "MemAvailable:") return kib * 1024;
+  return std::uint64_t{8} << 30;
+}
+
+CUmemAllocationProp chunk_prop(CUmemLocationType type, int id) {
+  CUmemAllocationProp prop{};
+  prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;
+  prop.location.type = type;
+  prop.location.id = id;
+  return prop;
+}
+
+}  // namespace
+
+// ---- start-up ----
+
+// Starts at the first allocation (or memory query), when the caller has a
+// current context. Without one it tries again at the next call.
+void Residency::start_if_enabled() {
+  static std::atomic<bool> settled{false};
+  if (settled.load(std::memory_order_acquire)) return;
+  static std::mutex mutex;
+  std::lock_guard lock(mutex);
+  if (settled.load()) return;
+  if (config().mode != Mode::swap) {
+    settled.store(true);
+    return;
+  }
+  CUdevice device = 0;
+  const RealDriver& d = real_driver();
+  if (d.cuCtxGetDevice == nullptr || d.cuCtxGetDevice(&device) != CUDA_SUCCESS) return;  // no context yet
+  settled.store(true);
+  auto* r = new Residency;  // lives for the process: hooks run during exit
+  if (!r->initialise()) {
+    log_error("swap mode could not start; continuing in passthrough mode");
+    return;
+  }
+  instance_.store(r, std::memory_order_release);
+  std::atexit([] { instance_.load()->report_at_exit(); });
+}
+
+// Note [Default budget]
+// The card's memory minus a reserve for the CUDA context, library workspaces
+// and kernels' code: an eighth of the card, at most 1 GiB. The host limit
+// defaults to half of the memory the host has available at start.
+bool Residency::initialise() {
+  const RealDriver& r = real_driver();
+  if (!r.cuCtxGetDevice || !r.cuMemAddressReserve || !r.cuMemCreate || !r.cuMemMap || !r.cuMemUnmap ||
+      !r.cuMemSetAccess || !r.cuStreamCreate || !r.cuEventCreate || !r.cuEventRecord || !r.cuEventQuery ||
+      !r.cuMemcpyDtoDAsync_v2 || !r.cuStreamWaitEvent || !r.cuEventSynchronize) {
+    log_error("the driver lacks the virtual memory management API");
+    return false;
+  }
+  if (r.cuCtxGetDevice(&device_) != CUDA_SUCCESS) return false;
+  std::size_t total = 0;
+  if (!r.cuDeviceTotalMem_v2 || r.cuDeviceTotalMem_v2(&total, device_) != CUDA_SUCCESS) return false;
+  const Config& c = config();
+  std::uint64_t budget = c.budget_bytes;
+  if (c.budget_percent > 0) budget = static_cast<std::uint64_t>(double(total) * c.budget_percent / 100.0);
+  if (budget == 0) budget = total - std::min<std::uint64_t>(round_up(total / 8, kChunkBytes), std::uint64_t{1} << 30);
+  budget = std::min<std::uint64_t>(budget, total);
+  budget_chunks_ = budget / kChunkBytes;
+  if (budget_chunks_ < 2) {
+    log_error("OVERSUB_DEVICE_BUDGET leaves fewer than two 2 MiB chunks");
+    return false;
+  }
+  std::uint64_t host = c.host_limit_bytes != 0 ? c.host_limit_bytes : available_host_bytes() / 2;
+  host_chunks_ = host / kChunkBytes;
+  strict_ = c.strict;
+
+  // Room for every chunk the application may own, twice over for fragmentation.
+  const std::uint64_t arena_chunks = 2 * (budget_chunks_ + host_chunks_) + 64;
+  bytes_ = arena_chunks * kChunkBytes;
+  CUdeviceptr base = 0, host_base = 0;
+  if (r.cuMemAddressReserve(&base, bytes_, kChunkBytes, 0, 0) != CUDA_SUCCESS ||
+      r.cuMemAddressReserve(&host_base, std::max<std::uint64_t>(host_chunks_, 1) * kChunkBytes, kChunkBytes, 0, 0) !=
+          CUDA_SUCCESS) {
+    log_error("cannot reserve %" PRIu64 " MiB of device address space", bytes_ >> 20);
+    return false;
+  }
+  base_ = base;
+  host_base_ = host_base;
+  chunks_.reset(new Chunk[arena_chunks]);
+  arena_ = std::make_unique<Arena>(arena_chunks);
+  host_handles_.assign(host_chunks_, 0);
+  if (r.cuStreamCreate(&d2h_, CU_STREAM_NON_BLOCKING) != CUDA_SUCCESS ||
+      r.cuStreamCreate(&h2d_, CU_STREAM_NON_BLOCKING) != CUDA_SUCCESS)
+    return false;
+  evict_reason_ = intern_name(c.policy == PolicyKind::lru ? "lru" : "policy");
+  prefetch_reason_ = intern_name("on-demand");
+  stats_.budget_bytes = budget_chunks_ * kChunkBytes;
+  stats_.host_limit_bytes = host_chunks_ * kChunkBytes;
+  log_debug("swap mode: budget %" PRIu64 " MiB, host limit %" PRIu64 " MiB%s", stats_.budget_bytes >> 20,
+            stats_.host_limit_bytes >> 20, strict_ ? ", strict" : "");
+  return true;
+}
+
+// ---- events ----
+
+CUevent Residency::new_event() {
+  if (!spare_events_.empty()) {
+    CUevent e = spare_events_.back();
+    spare_events_.pop_back();
+    return e;
+  }
+  CUevent e = nullptr;
+  real_driver().cuEventCreate(&e, CU_EVENT_DISABLE_TIMING);
+  return e;
+}
+
+void Residency::recycle_event(CUevent e) {
+  if (e != nullptr) spare_events_.push_back(e);
+}
+
+void Residency::wait_host(CUevent e) {
+  const std::uint64_t start = now_ns();
+  real_driver().cuEventSynchronize(e);
+  stats_.host_wait_ns += now_ns() - start;
+}
+
+void Residency::note_stream(Chunk& c, CUstream stream) {
+  if (c.streams[0] == stream || c.streams[1] == stream) return;
+  if (c.streams[0] == nullptr && !c.many_streams) c.streams[0] = stream;
+  else if (c.streams[1] == nullptr) c.streams[1] = stream;
+  else c.many_streams = true;
+  if (std::find(known_streams_.begin(), known_streams_.end(), stream) == known_streams_.end())
+    known_streams_.push_back(stream);
+}
+
+// See Note [Ordering an eviction after the last use].
+CUevent Residency::fence_after_uses(Chunk& c) {
+  const RealDriver& r = real_driver();
+  CUevent done = new_event();
+  std::vector<CUstream> streams;
+  if (c.many_streams) streams = known_streams_;
+  else
+    for (CUstream s : c.streams)
+      if (s != nullptr || streams.empty()) streams.push_back(s);
+  // Our copy stream waits for every stream that used the chunk, then marks the point.
+  for (CUstream s : streams) {
+    CUevent e = new_event();
+    r.cuEventRecord(e, s);
+    r.cuStreamWaitEvent(d2h_, e, 0);
+    recycle_event(e);  // an event may be re-recorded once waited on: the wait captured it
+  }
+  r.cuEventRecord(done, d2h_);
+  return done;
+}
+
+// ---- mapping ----
+
+CUresult Residency::map_device(std::uint64_t chunk, CUmemGenericAllocationHandle handle) {
+  const RealDriver& r = real_driver();
+  const CUdeviceptr at = address_of(chunk);
+  CUresult res = r.cuMemMap(at, kChunkBytes, 0, handle, 0);
+  if (res != CUDA_SUCCESS) return res;
+  CUmemAccessDesc access{};
+  access.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+  access.location.id = device_;
+  access.flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE;
+  return r.cuMemSetAccess(at, kChunkBytes, &access, 1);
+}
+
+// An evicted chunk stays addressable through its host copy, unless strict.
+void Residency::map_host_or_leave_unmapped(std::uint64_t chunk) {
+  if (strict_) return;
+  Chunk& c = chunks_[chunk];
+  if (map_device(chunk, host_handles_[std::size_t(c.host_slot)]) != CUDA_SUCCESS)
+    log_error("could not map host memory behind an evicted chunk; an unpredicted access will fault");
+}
+
+CUresult Residency::obtain_host_slot(std::int64_t* slot) {
+  reclaim(false);
+  if (free_slots_.empty() && !pending_slots_.empty()) reclaim(true);
+  if (!free_slots_.empty()) {
+    *slot = free_slots_.back();
+    free_slots_.pop_back();
+    return CUDA_SUCCESS;
+  }
+  // Create the next slot: host-located memory, mapped once into our own range
+  // so that both copy directions can address it.
+  std::uint64_t next = 0;
+  while (next < host_chunks_ && host_handles_[next] != 0) ++next;
+  if (next == host_chunks_) return CUDA_ERROR_OUT_OF_MEMORY;
+  const RealDriver& r = real_driver();
+  CUmemAllocationProp prop = chunk_prop(CU_MEM_LOCATION_TYPE_HOST, 0);
+  CUmemGenericAllocationHandle h = 0;
+  if (r.cuMemCreate(&h, kChunkBytes, &prop, 0) != CUDA_SUCCESS) return CUDA_ERROR_OUT_OF_MEMORY;
+  const CUdeviceptr at = host_base_ + next * kChunkBytes;
+  CUmemAccessDesc access{};
+  access.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+  access.location.id = device_;
+  access.flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE;
+  if (r.cuMemMap(at, kChunkBytes, 0, h, 0) != CUDA_SUCCESS || r.cuMemSetAccess(at, kChunkBytes, &access, 1) != CUDA_SUCCESS)
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  host_handles_[next] = h;
+  *slot = std::int64_t(next);
+  return CUDA_SUCCESS;
+}
+
+// ---- eviction (the lru policy: on demand, least recently used first) ----
+
+CUresult Residency::evict(std::uint64_t chunk, CUmemGenericAllocationHandle* freed) {
+  Chunk& c = chunks_[chunk];
+  std::int64_t slot = -1;
+  if (CUresult res = obtain_host_slot(&slot); res != CUDA_SUCCESS) return res;
+  const RealDriver& r = real_driver();
+  CUevent done = fence_after_uses(c);
+  // The copy itself, ordered after the fence on our device-to-host stream.
+  r.cuMemcpyDtoDAsync_v2(host_base_ + std::uint64_t(slot) * kChunkBytes, address_of(chunk), kChunkBytes, d2h_);
+  r.cuEventRecord(done, d2h_);
+  if (trace::Writer* w = trace_writer()) w->evict(address_of(chunk), kChunkBytes, reinterpret_cast<std::uint64_t>(d2h_), evict_reason_);
+  // On demand, the memory is needed now: wait for the copy before unmapping
+  // (cuMemUnmap would not wait for it).
+  wait_host(done);
+  recycle_event(done);
+  if (c.ready != nullptr) {
+    recycle_event(c.ready);
+    c.ready = nullptr;
+  }
+  r.cuMemUnmap(address_of(chunk), kChunkBytes);
+  *freed = c.device;
+  c.device = 0;
+  c.host_slot = slot;
+  c.streams[0] = c.streams[1] = nullptr;
+  c.many_streams = false;
+  c.state.store(kHost, std::memory_order_release);
+  map_host_or_leave_unmapped(chunk);
+  --device_in_use_;
+  ++host_in_use_;
+  stats_.bytes_evicted += kChunkBytes;
+  ++stats_.evictions;
+  update_peaks();
+  return CUDA_SUCCESS;
+}
+
+CUresult Residency::obtain_device_memory(std::uint64_t op_tick, CUmemGenericAllocationHandle* handle) {
+  reclaim(false);
+  if (!free_device_.empty()) {
+    *handle = free_device_.back();
+    free_device_.pop_back();
+    return CUDA_SUCCESS;
+  }
+  if (device_created_ < budget_chunks_) {
+    CUmemAllocationProp prop = chunk_prop(CU_MEM_LOCATION_TYPE_DEVICE, device_);
+    if (real_driver().cuMemCreate(handle, kChunkBytes, &prop, 0) == CUDA_SUCCESS) {
+      ++device_created_;
+      return CUDA_SUCCESS;
+    }
+    budget_chunks_ = device_created_;  // the card has less than the budget: live with it
+    log_info("device memory ran out at %" PRIu64 " MiB; the budget is now that", device_created_ * 2);
+  }
+  // Freed chunks whose last use is still running come back first.
+  if (!pending_.empty()) {
+    reclaim(true);
+    if (!free_device_.empty()) {
+      *handle = free_device_.back();
+      free_device_.pop_back();
+      return CUDA_SUCCESS;
+    }
+  }
+  // Least recently used device chunk that the current op does not need.
+  std::uint64_t victim = UINT64_MAX, oldest = UINT64_MAX;
+  for (std::uint64_t i = 0; i < arena_->chunk_count(); ++i) {
+    const Chunk& c = chunks_[i];
+    if (c.state.load(std::memory_order_relaxed) != kDevice) continue;
+    const std::uint64_t used = c.last_use.load(std::memory_order_relaxed);
+    if (used >= op_tick) continue;
+    if (used < oldest) {
+      oldest = used;
+      victim = i;
+    }
+  }
+  if (victim == UINT64_MAX) return CUDA_ERROR_OUT_OF_MEMORY;
+  return evict(victim, handle);
+}
+
+// ---- making a chunk resident ----
+
+CUresult Residency::make_device(std::uint64_t chunk, CUstream stream, std::uint64_t op_tick) {
+  Chunk& c = chunks_[chunk];
+  const RealDriver& r = real_driver();
+  const std::uint8_t state = c.state.load(std::memory_order_relaxed);
+  if (state == kDevice) {
+    // Brought back earlier on our copy stream: order this stream after it too.
+    if (c.ready != nullptr && c.ready_waited != stream) {
+      if (r.cuEventQuery(c.ready) == CUDA_SUCCESS) {
+        recycle_event(c.ready);
+        c.ready = nullptr;
+      } else {
+        r.cuStreamWaitEvent(stream, c.ready, 0);
+        c.ready_waited = stream;
+      }
+    }
+    return CUDA_SUCCESS;
+  }
+  if (state != kUnbacked && state != kHost) return CUDA_ERROR_INVALID_VALUE;
+  CUmemGenericAllocationHandle handle = 0;
+  if (CUresult res = obtain_device_memory(op_tick, &handle); res != CUDA_SUCCESS) return res;
+  if (state == kHost && !strict_) r.cuMemUnmap(address_of(chunk), kChunkBytes);  // the host mapping
+  if (CUresult res = map_device(chunk, handle); res != CUDA_SUCCESS) {
+    free_device_.push_back(handle);
+    return res;
+  }
+  c.device = handle;
+  if (state == kHost) {
+    r.cuMemcpyDtoDAsync_v2(address_of(chunk), host_base_ + std::uint64_t(c.host_slot) * kChunkBytes, kChunkBytes, h2d_);
+    CUevent ready = new_event();
+    r.cuEventRecord(ready, h2d_);
+    r.cuStreamWaitEvent(stream, ready, 0);
+    c.ready = ready;
+    c.ready_waited = stream;
+    // The host slot is free once the copy has read it.
+    CUevent slot_done = new_event();
+    r.cuEventRecord(slot_done, h2d_);
+    pending_slots_.push_back(HostSlotRelease{c.host_slot, slot_done});
+    c.host_slot = -1;
+    --host_in_use_;
+    stats_.bytes_prefetched += kChunkBytes;
+    ++stats_.prefetches;
+    if (trace::Writer* w = trace_writer())
+      w->prefetch(address_of(chunk), kChunkBytes, reinterpret_cast<std::uint64_t>(h2d_), prefetch_reason_);
+  }
+  c.state.store(kDevice, std::memory_order_release);
+  ++device_in_use_;
+  update_peaks();
+  return CUDA_SUCCESS;
+}
+
+CUresult Residency::prepare(const RangeList& ranges, CUstream stream) {
+  const std::uint64_t tick = tick_.fetch_add(1, std::memory_order_relaxed) + 1;
+  ++stats_.ops;
+  bool all_ready = true;
+  for (std::size_t i = 0; i < ranges.size(); ++i) {
+    const Range& range = ranges.data()[i];
+    if (!owns(range.address) || range.bytes == 0) continue;
+    const std::uint64_t first = (range.address - base_) / kChunkBytes;
+    const std::uint64_t last = (range.address + range.bytes - 1 - base_) / kChunkBytes;
+    for (std::uint64_t k = first; k <= last; ++k) {
+      Chunk& c = chunks_[k];
+      c.last_use.store(tick, std::memory_order_relaxed);
+      const std::uint8_t state = c.state.load(std::memory_order_acquire);
+      if ((state != kDevice && state != kFree) || c.ready != nullptr) all_ready = false;
+      if (c.streams[0] != stream) note_stream(c, stream);
+    }
+  }
+  if (all_ready) return CUDA_SUCCESS;
+  for (std::size_t i = 0; i < ranges.size(); ++i) {
+    const Range& range = ranges.data()[i];
+    if (!owns(range.address) || range.bytes == 0) continue;
+    const std::uint64_t first = (range.address - base_) / kChunkBytes;
+    const std::uint64_t last = (range.address + range.bytes - 1 - base_) / kChunkBytes;
+    for (std::uint64_t k = first; k <= last; ++k)
+      if (chunks_[k].state.load(std::memory_order_relaxed) == kFree) {
+        continue;  // not allocated: a stale word in a parameter block, not a use
+      } else if (CUresult res = make_device(k, stream, tick); res != CUDA_SUCCESS) {
+        log_error("cannot make a chunk resident (budget %" PRIu64 " MiB too small for one op?): %d",
+                  stats_.budget_bytes >> 20, int(res));
+        return res;
+      }
+  }
+  return CUDA_SUCCESS;
+}
+
+// ---- allocation and free ----
+
+CUresult Residency::allocate(CUdeviceptr* out, std::uint64_t bytes, AllocKind, CUstream) {
+  if (out == nullptr || bytes == 0) return CUDA_ERROR_INVALID_VALUE;
+  reclaim(false);
+  const bool small = bytes < kSmallAllocationBytes;
+  const std::uint64_t want = small ? 1 : round_up(bytes, kChunkBytes) / kChunkBytes;
+  if (allocated_chunks_ + want > budget_chunks_ + host_chunks_) {
+    reclaim(true);  // frees still in flight may give room
+    if (allocated_chunks_ + want > budget_chunks_ + host_chunks_) return CUDA_ERROR_OUT_OF_MEMORY;
+  }
+  Block block{};
+  if (small) {
+    auto b = arena_->take_small(bytes);
+    if (!b) return CUDA_ERROR_OUT_OF_MEMORY;
+    block = Block{address_of(b->chunk) + b->offset_bytes, bytes, b->chunk, 1, true};
+    Chunk& c = chunks_[b->chunk];
+    if (b->new_chunk) {
+      c.state.store(kUnbacked, std::memory_order_release);
+      c.small = true;
+      ++allocated_chunks_;
+    }
+    ++c.users;
+  } else {
+    auto first = arena_->take_chunks(want);
+    if (!first) return CUDA_ERROR_OUT_OF_MEMORY;
+    block = Block{address_of(*first), bytes, *first, want, false};
+    for (std::uint64_t k = *first; k < *first + want; ++k) {
+      chunks_[k].state.store(kUnbacked, std::memory_order_release);
+      chunks_[k].small = false;
+      chunks_[k].users = 1;
+    }
+    allocated_chunks_ += want;
+  }
+  auto at = std::lower_bound(blocks_by_base_.begin(), blocks_by_base_.end(), block.base,
+                             [](const Block& b, std::uint64_t base) { return b.base < base; });
+  blocks_by_base_.insert(at, block);
+  stats_.peak_allocated_bytes = std::max(stats_.peak_allocated_bytes, allocated_chunks_ * kChunkBytes);
+  *out = block.base;
+  return CUDA_SUCCESS;
+}
+
+// A chunk nobody uses any more: its memory and address come back once its
+// last use has completed (freeing never synchronises the device).
+void Residency::release_chunk(std::uint64_t chunk, CUstream stream, bool stream_ordered) {
+  Chunk& c = chunks_[chunk];
+  const std::uint8_t state = c.state.load(std::memory_order_relaxed);
+  --allocated_chunks_;
+  c.state.store(kFree, std::memory_order_release);
+  if (state == kUnbacked) {
+    arena_->give_chunks(chunk, 1);
+    return;
+  }
+  CUevent fence = nullptr;
+  if (stream_ordered) {
+    fence = new_event();
+    real_driver().cuEventRecord(fence, stream);
+  } else {
+    fence = fence_after_uses(c);
+  }
+  if (state == kHost) {
+    if (!strict_) real_driver().cuMemUnmap(address_of(chunk), kChunkBytes);
+    pending_slots_.push_back(HostSlotRelease{c.host_slot, nullptr});
+    c.host_slot = -1;
+    --host_in_use_;
+  } else {
+    --device_in_use_;
+  }
+  c.streams[0] = c.streams[1] = nullptr;
+  c.many_streams = false;
+  pending_.push_back(PendingRelease{chunk, fence});
+}
+
+bool Residency::release(CUdeviceptr pointer, CUstream stream, bool stream_ordered, CUresult* result) {
+  if (!owns(pointer)) return false;
+  auto at = std::lower_bound(blocks_by_base_.begin(), blocks_by_base_.end(), std::uint64_t(pointer),
+                             [](const Block& b, std::uint64_t base) { return b.base < base; });
+  if (at == blocks_by_base_.end() || at->base != pointer) {
+    *result = CUDA_ERROR_INVALID_VALUE;
+    return true;
+  }
+  const Block block = *at;
+  blocks_by_base_.erase(at);
+  if (block.small) {
+    Chunk& c = chunks_[block.first_chunk];
+    --c.users;
+    const std::uint64_t offset = block.base - address_of(block.first_chunk);
+    if (arena_->give_small(block.first_chunk, offset, block.bytes)) release_chunk(block.first_chunk, stream, stream_ordered);
+  } else {
+    for (std::uint64_t k = block.first_chunk; k < block.first_chunk + block.chunk_count; ++k) {
+      chunks_[k].users = 0;
+      release_chunk(k, stream, stream_ordered);
+    }
+  }
+  *result = CUDA_SUCCESS;
+  return true;
+}
+
+void Residency::reclaim(bool wait) {
+  const RealDriver& r = real_driver();
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (wait) wait_host(it->fence);
+    if (!wait && r.cuEventQuery(it->fence) != CUDA_SUCCESS) {
+      ++it;
+      continue;
+    }
+    Chunk& c = chunks_[it->chunk];
+    if (c.device != 0) {
+      r.cuMemUnmap(address_of(it->chunk), kChunkBytes);
+      free_device_.push_back(c.device);
+      c.device = 0;
+    }
+    if (c.ready != nullptr) {
+      recycle_event(c.ready);
+      c.ready = nullptr;
+    }
+    arena_->give_chunks(it->chunk, 1);
+    recycle_event(it->fence);
+    it = pending_.erase(it);
+  }
+  for (auto it = pending_slots_.begin(); it != pending_slots_.end();) {
+    if (it->done != nullptr) {
+      if (wait) wait_host(it->done);
+      else if (r.cuEventQuery(it->done) != CUDA_SUCCESS) {
+        ++it;
+        continue;
+      }
+      recycle_event(it->done);
+    }
+    free_slots_.push_back(it->slot);
+    it = pending_slots_.erase(it);
+  }
+}
+
+// ---- what the application sees ----
+
+// Note [Reported memory]
+// cuMemGetInfo reports the oversubscribed capacity: total = budget + host
+// limit, free = total minus what the application holds. Frameworks size their
+// work by these numbers; reporting the card's own would make them refuse to
+// allocate what oversub can serve.
+void Residency::memory_info(std::size_t* free_bytes, std::size_t* total_bytes) {
+  std::lock_guard lock(mutex_);
+  const std::uint64_t total = (budget_chunks_ + host_chunks_) * kChunkBytes;
+  const std::uint64_t used = allocated_chunks_ * kChunkBytes;
+  if (total_bytes) *total_bytes = total;
+  if (free_bytes) *free_bytes = used < total ? total - used : 0;
+}
+
+// Note [Ranges inside a segment]
+// A framework's caching allocator carves many tensors out of one large
+// segment, and a raw kernel only tells us a pointer. We learn tensor extents
+// from the ops that state them exactly (cuBLAS/cuDNN arguments, copies and
+// memsets): a pointer at or inside a learned extent touches that extent from
+// the pointer on. A pointer we know nothing about touches everything from it
+// to the end of its allocation (a kernel does not reach below its pointer).
+void Residency::learn_extent(std::uint64_t address, std::uint64_t bytes) {
+  if (bytes == 0) return;
+  std::lock_guard lock(mutex_);
+  extents_[address] = std::max(extents_[address], bytes);
+}
+
+void Residency::narrow_kernel_range(std::uint64_t pointer, const Allocation& a, std::uint64_t* start,
+                                    std::uint64_t* bytes) {
+  *start = a.base;
+  *bytes = a.bytes;
+  if (a.bytes <= 4 * kChunkBytes) return;  // a tensor of its own, or close enough
+  std::lock_guard lock(mutex_);
+  auto it = extents_.upper_bound(pointer);
+  if (it != extents_.begin()) {
+    --it;
+    if (pointer < it->first + it->second && it->first >= a.base) {
+      *start = pointer;
+      *bytes = std::min(it->first + it->second, a.base + a.bytes) - pointer;
+      return;
+    }
+  }
+  *start = pointer;
+  *bytes = a.base + a.bytes - pointer;
+}
+
+void Residency::update_peaks() {
+  stats_.peak_device_bytes = std::max(stats_.peak_device_bytes, device_in_use_ * kChunkBytes);
+  stats_.peak_host_bytes = std::max(stats_.peak_host_bytes, host_in_use_ * kChunkBytes);
+}
+
+ResidencyStats Residency::stats() {
+  std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+void Residency::report_at_exit() {
+  const ResidencyStats s = stats();
+  if (config().log_level >= 1)
+    std::fprintf(stderr,
+                 "oversub: peak device %" PRIu64 " MiB of %" PRIu64 " MiB budget, peak host %" PRIu64
+                 " MiB, evicted %" PRIu64 " MiB (%" PRIu64 "), prefetched %" PRIu64 " MiB (%" PRIu64
+                 "), host waited %.1f ms, %" PRIu64 " ops\n",
+                 s.peak_device_bytes >> 20, s.budget_bytes >> 20, s.peak_host_bytes >> 20, s.bytes_evicted >> 20,
+                 s.evictions, s.bytes_prefetched >> 20, s.prefetches, double(s.host_wait_ns) / 1e6, s.ops);
+  const std::string& path = config().stats_path;
+  if (path.empty()) return;
+  FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr) {
+    log_error("OVERSUB_STATS: cannot write %s", path.c_str());
+    return;
+  }
+  std::fprintf(f,
+               "{\"budget_bytes\": %" PRIu64 ", \"host_limit_bytes\": %" PRIu64 ", \"peak_device_bytes\": %" PRIu64
+               ", \"peak_host_bytes\": %" PRIu64 ", \"peak_allocated_bytes\": %" PRIu64 ", \"bytes_evicted\": %" PRIu64
+               ", \"bytes_prefetched\": %" PRIu64 ", \"evictions\": %" PRIu64 ", \"prefetches\": %" PRIu64
+               ", \"host_wait_ns\": %" PRIu64 ", \"ops\": %" PRIu64 ", \"policy\": \"lru\", \"strict\": %s}\n",
+               s.budget_bytes, s.host_limit_bytes, s.peak_device_bytes, s.peak_host_bytes, s.peak_allocated_bytes,
+               s.bytes_evicted, s.bytes_prefetched, s.evictions, s.prefetches, s.host_wait_ns, s.ops,
+               strict_ ? "true" : "false");
+  std::fclose(f);
+}
+
+}  // namespace oversub
