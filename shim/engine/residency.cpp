@@ -406,9 +406,9 @@ CUresult Residency::allocate(CUdeviceptr* out, std::uint64_t bytes, AllocKind, C
   reclaim(false);
   const bool small = bytes < kSmallAllocationBytes;
   const std::uint64_t want = small ? 1 : round_up(bytes, kChunkBytes) / kChunkBytes;
-  if (allocated_chunks_ + want > budget_chunks_ + host_chunks_) {
+  if (allocated_chunks_ + want > capacity_chunks()) {
     reclaim(true);  // frees still in flight may give room
-    if (allocated_chunks_ + want > budget_chunks_ + host_chunks_) return CUDA_ERROR_OUT_OF_MEMORY;
+    if (allocated_chunks_ + want > capacity_chunks()) return CUDA_ERROR_OUT_OF_MEMORY;
   }
   Block block{};
   if (small) {
@@ -542,7 +542,7 @@ void Residency::reclaim(bool wait) {
 // allocate what oversub can serve.
 void Residency::memory_info(std::size_t* free_bytes, std::size_t* total_bytes) {
   std::lock_guard lock(mutex_);
-  const std::uint64_t total = (budget_chunks_ + host_chunks_) * kChunkBytes;
+  const std::uint64_t total = capacity_chunks() * kChunkBytes;
   const std::uint64_t used = allocated_chunks_ * kChunkBytes;
   if (total_bytes) *total_bytes = total;
   if (free_bytes) *free_bytes = used < total ? total - used : 0;

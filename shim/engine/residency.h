@@ -121,6 +121,10 @@ class Residency {
   Residency() = default;
   bool initialise();
   std::uint64_t address_of(std::uint64_t chunk) const { return base_ + chunk * kChunkBytes; }
+  // Note [Capacity]: the application may hold budget + host limit, less one
+  // chunk: bringing a chunk in while device and host are both full needs one
+  // free host slot for the chunk it displaces.
+  std::uint64_t capacity_chunks() const { return budget_chunks_ + host_chunks_ - (host_chunks_ > 0 ? 1 : 0); }
 
   CUresult make_device(std::uint64_t chunk, CUstream stream, std::uint64_t op_tick);
   CUresult obtain_device_memory(std::uint64_t op_tick, CUmemGenericAllocationHandle* handle);

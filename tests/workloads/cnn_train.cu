@@ -18,6 +18,8 @@
 // uniform noise, so the label is a learnable function of the image and the loss falls.
 //
 // Output: `step N loss X` for N = 0.., `peak_device_bytes N`, `checksum HEX` (workload.h).
+// With WORKLOAD_MANIFEST=PATH it records every cudaMalloc and cudaFree, every
+// cudnnConvolutionForward and every cublasSgemm_v2 (Note [Workload manifest] in workload.h).
 // With CNN_TRAIN_OP_REPORT=1 in the environment it also writes, to stderr, the largest single
 // operation's working set (inputs + outputs + workspace), which the defaults keep under a tenth
 // of the footprint.
@@ -367,6 +369,13 @@ void conv_forward(Context& ctx, ConvBlock& L, float* x, cudnnActivationDescripto
   void* ws = alloc_workspace(ctx, L.fwd_ws_bytes);
   WL_CUDNN(cudnnConvolutionForward(ctx.cudnn, &ctx.one, L.x_desc, x, L.w_desc, L.weight.value, L.conv_desc,
                                    L.fwd_algo, ws, L.fwd_ws_bytes, &ctx.zero, L.y_desc, conv_out));
+  if (workload::manifest().enabled()) {  // beta is 0: y is only written
+    std::vector<workload::Range> ranges = {{x, in_bytes, workload::Access::r},
+                                           {L.weight.value, w_bytes, workload::Access::r},
+                                           {conv_out, out_bytes, workload::Access::w}};
+    if (ws != nullptr) ranges.push_back({ws, L.fwd_ws_bytes, workload::Access::rw});
+    workload::manifest().op("cudnnConvolutionForward", ranges);
+  }
   ctx.free(ws);
   ctx.meter.note("conv forward", {in_bytes, w_bytes, out_bytes, L.fwd_ws_bytes});
   bn_relu_forward(ctx, L.norm, conv_out, relu);
@@ -415,6 +424,18 @@ float* conv_backward(Context& ctx, ConvBlock& L, float* dout, bool need_dx, cudn
   return dx;
 }
 
+// cublasSgemm (column-major, no transpose flags other than N and T), recorded in the manifest.
+void sgemm(Context& ctx, cublasOperation_t trans_a, cublasOperation_t trans_b, int m, int n, int k, const float* a,
+           int lda, const float* b, int ldb, const float* beta, float* c, int ldc) {
+  WL_CUBLAS(cublasSgemm(ctx.cublas, trans_a, trans_b, m, n, k, &ctx.one, a, lda, b, ldb, beta, c, ldc));
+  if (workload::manifest().enabled()) {
+    std::vector<workload::Range> ranges;
+    workload::add_gemm_ranges(ranges, trans_a == CUBLAS_OP_T, trans_b == CUBLAS_OP_T, m, n, k, a, lda, b, ldb, *beta,
+                              c, ldc);
+    workload::manifest().op("cublasSgemm_v2", ranges);
+  }
+}
+
 // ---- fully connected layer: y = x·Wᵀ, then batch norm → ReLU (hidden) or + bias (classifier) ----
 // x is batch × in and W is out × in, both row-major. Row-major batch × in is column-major
 // in × batch, so cuBLAS (column-major) computes y (out × batch) = Wᵀ · x, reading W as the
@@ -447,8 +468,7 @@ void dense_forward(Context& ctx, DenseLayer& L, float* x, cudnnActivationDescrip
   const std::size_t x_bytes = std::size_t(L.batch) * L.in * 4, y_bytes = std::size_t(L.batch) * L.out * 4;
   L.x = x;
   L.y = ctx.alloc(std::size_t(L.batch) * L.out);
-  WL_CUBLAS(cublasSgemm(ctx.cublas, CUBLAS_OP_T, CUBLAS_OP_N, L.out, L.batch, L.in, &ctx.one, L.weight.value, L.in,
-                        x, L.in, &ctx.zero, L.y, L.out));
+  sgemm(ctx, CUBLAS_OP_T, CUBLAS_OP_N, L.out, L.batch, L.in, L.weight.value, L.in, x, L.in, &ctx.zero, L.y, L.out);
   ctx.meter.note("fc forward", {x_bytes, L.weight.count * 4, y_bytes});
   if (L.hidden) {
     bn_relu_forward(ctx, L.norm, L.y, relu);
@@ -470,13 +490,11 @@ float* dense_backward(Context& ctx, DenseLayer& L, float* dout, cudnnActivationD
   }
   // dW (column-major in × out) = x (in × batch) · dyᵀ (batch × out)
   L.weight.grad = ctx.alloc(L.weight.count);
-  WL_CUBLAS(cublasSgemm(ctx.cublas, CUBLAS_OP_N, CUBLAS_OP_T, L.in, L.out, L.batch, &ctx.one, L.x, L.in, dy, L.out,
-                        &ctx.zero, L.weight.grad, L.in));
+  sgemm(ctx, CUBLAS_OP_N, CUBLAS_OP_T, L.in, L.out, L.batch, L.x, L.in, dy, L.out, &ctx.zero, L.weight.grad, L.in);
   ctx.meter.note("fc backward weight", {x_bytes, y_bytes, L.weight.count * 4});
   // dx (column-major in × batch) = W (in × out) · dy (out × batch)
   float* dx = ctx.alloc(std::size_t(L.batch) * L.in);
-  WL_CUBLAS(cublasSgemm(ctx.cublas, CUBLAS_OP_N, CUBLAS_OP_N, L.in, L.batch, L.out, &ctx.one, L.weight.value, L.in,
-                        dy, L.out, &ctx.zero, dx, L.in));
+  sgemm(ctx, CUBLAS_OP_N, CUBLAS_OP_N, L.in, L.batch, L.out, L.weight.value, L.in, dy, L.out, &ctx.zero, dx, L.in);
   ctx.meter.note("fc backward data", {L.weight.count * 4, y_bytes, x_bytes});
   ctx.free(dy);
   return dx;
@@ -523,7 +541,7 @@ int main(int argc, char** argv) {
   const int image = static_cast<int>(args.integer("image", 32));
   const int channels = static_cast<int>(args.integer("channels", 1));
   if (image % 32 != 0) args.fail("--image " + args.text("image"));
-  DeviceAllocator allocator(args.text("allocator"));
+  DeviceAllocator allocator(args.choice("allocator", {"direct", "pool"}));
 
   cudaStream_t stream;
   WL_CUDA(cudaStreamCreate(&stream));

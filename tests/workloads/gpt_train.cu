@@ -16,6 +16,9 @@
 //
 // Output: `step N loss X` per step, then `peak_device_bytes N` and `checksum HEX` over every
 // parameter. The output is bit-identical for any allocator, and under SIMCUDA_JITTER.
+// With WORKLOAD_MANIFEST=PATH it records every cudaMalloc and cudaFree, every cuBLAS call
+// (cublasSgemm_v2, cublasSgemmStridedBatched, cublasSgemmBatched) and every adam_multi_tensor
+// launch (Note [Workload manifest] in workload.h).
 //
 // The defaults (B=16, T=256, L=10, H=64, 2 heads, V=512) give peak_device_bytes of about
 // 258 MiB (direct) or 272 MiB (pool). The largest single operation is the causal softmax
@@ -73,7 +76,7 @@ int main(int argc, char** argv) {
   cfg.heads = static_cast<int>(args.integer("heads", 1));
   cfg.vocab = static_cast<int>(args.integer("vocab", 2));
   if (cfg.hidden % cfg.heads != 0) args.fail("--heads " + std::to_string(cfg.heads) + " (must divide --hidden)");
-  workload::DeviceAllocator allocator(args.text("allocator"));
+  workload::DeviceAllocator allocator(args.choice("allocator", {"direct", "pool"}));
 
   cudaStream_t stream = nullptr;
   WL_CUDA(cudaStreamCreate(&stream));

@@ -8,7 +8,9 @@
 //    `checksum HEX` (FNV-1a over every parameter's bytes);
 //  - `--allocator direct|pool`: one cudaMalloc per tensor, or tensors
 //    sub-allocated inside 2 MiB segments (small) and >= 20 MiB segments (rest),
-//    as framework caching allocators do. Results are the same bits either way.
+//    as framework caching allocators do. Results are the same bits either way;
+//  - with WORKLOAD_MANIFEST=PATH in the environment, a manifest of the memory the program
+//    knows it used (Note [Workload manifest]). stdout does not change.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -19,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <iterator>
 #include <map>
 #include <string>
@@ -62,6 +65,13 @@ class Args {
     return v;
   }
   std::string text(const std::string& name) const { return values_.at(name); }
+  // The value of `name`, which must be one of `accepted`.
+  std::string choice(const std::string& name, std::initializer_list<const char*> accepted) const {
+    const std::string& value = values_.at(name);
+    for (const char* a : accepted)
+      if (value == a) return value;
+    fail("--" + name + " " + value);
+  }
   [[noreturn]] void fail(const std::string& what) const {
     std::fprintf(stderr, "invalid argument '%s'\nusage: %s\n", what.c_str(), usage_.c_str());
     std::exit(2);
@@ -86,6 +96,90 @@ struct Rng {
   float uniform() { return static_cast<float>(next() >> 40) / static_cast<float>(1 << 24); }  // [0, 1)
   float symmetric(float scale) { return (uniform() * 2.0f - 1.0f) * scale; }
 };
+
+// ---- manifest ----
+
+// Note [Workload manifest]
+// With WORKLOAD_MANIFEST=PATH set, a workload writes to PATH what it knows about its own use
+// of device memory, so a test can hold an interposer's trace (docs/trace-format.md) against
+// the truth. One line per event, in program order, numbers in lowercase hex without 0x:
+//   alloc ADDRESS BYTES        a cudaMalloc the program made (the bytes it asked for)
+//   free ADDRESS               a cudaFree the program made
+//   op NAME RANGE...           a library call or kernel launch, each RANGE being
+//                              ADDRESS:BYTES:ACCESS (ACCESS r, w or rw), exactly the memory
+//                              the call reads and writes
+// NAME is the exported symbol for a library call (cublasSgemm_v2, cudnnConvolutionForward)
+// and the kernel's unmangled name for a launch (adam_multi_tensor). Only a selection of
+// calls is recorded: each program says which; within it, every call of a recorded name is.
+// Unset, the manifest costs one well-predicted branch per event: callers that would build
+// a range list first ask enabled().
+enum class Access { r, w, rw };
+struct Range {
+  const void* address;
+  std::size_t bytes;
+  Access access;
+};
+
+class Manifest {
+ public:
+  Manifest() {
+    const char* path = std::getenv("WORKLOAD_MANIFEST");
+    if (path == nullptr || path[0] == '\0') return;
+    file_ = std::fopen(path, "w");
+    if (file_ == nullptr) {
+      std::fprintf(stderr, "WORKLOAD_MANIFEST: cannot open '%s' for writing\n", path);
+      std::exit(1);
+    }
+  }
+  ~Manifest() {
+    if (file_ != nullptr) std::fclose(file_);
+  }
+  Manifest(const Manifest&) = delete;
+  Manifest& operator=(const Manifest&) = delete;
+
+  bool enabled() const { return file_ != nullptr; }
+  void alloc(const void* address, std::size_t bytes) {
+    if (file_ != nullptr) std::fprintf(file_, "alloc %" PRIxPTR " %zx\n", as_int(address), bytes);
+  }
+  void free(const void* address) {
+    if (file_ != nullptr) std::fprintf(file_, "free %" PRIxPTR "\n", as_int(address));
+  }
+  void op(const char* name, const std::vector<Range>& ranges) {
+    if (file_ == nullptr) return;
+    std::fprintf(file_, "op %s", name);
+    for (const Range& r : ranges)
+      std::fprintf(file_, " %" PRIxPTR ":%zx:%s", as_int(r.address), r.bytes,
+                   r.access == Access::r ? "r" : r.access == Access::w ? "w" : "rw");
+    std::fputc('\n', file_);
+  }
+
+ private:
+  static std::uintptr_t as_int(const void* p) { return reinterpret_cast<std::uintptr_t>(p); }
+  std::FILE* file_ = nullptr;
+};
+
+// The process's manifest, opened on first use and closed at exit (after main's locals,
+// such as the DeviceAllocator, have recorded their last frees).
+inline Manifest& manifest() {
+  static Manifest instance;
+  return instance;
+}
+
+// The bytes a column-major fp32 matrix of rows × cols with leading dimension ld spans:
+// ld·(cols − 1) + rows elements from its first one, as BLAS reads or writes them.
+inline Range matrix_range(const float* first, long rows, long cols, long ld, Access access) {
+  return Range{first, static_cast<std::size_t>(ld * (cols - 1) + rows) * sizeof(float), access};
+}
+
+// Appends to `out` the three ranges of a column-major SGEMM C = alpha·op(A)·op(B) + beta·C
+// (C is m × n, the inner dimension k): A and B are read; C is written, and read too unless
+// beta is 0 (BLAS does not read C then).
+inline void add_gemm_ranges(std::vector<Range>& out, bool trans_a, bool trans_b, long m, long n, long k,
+                            const float* a, long lda, const float* b, long ldb, float beta, const float* c, long ldc) {
+  out.push_back(matrix_range(a, trans_a ? k : m, trans_a ? m : k, lda, Access::r));
+  out.push_back(matrix_range(b, trans_b ? n : k, trans_b ? k : n, ldb, Access::r));
+  out.push_back(matrix_range(c, m, n, ldc, beta == 0.0f ? Access::w : Access::rw));
+}
 
 // ---- device memory ----
 
@@ -127,6 +221,7 @@ class DeviceAllocator {
     live_.erase(it);
     if (!pool_) {
       WL_CUDA(cudaFree(p));
+      manifest().free(p);
       device_bytes_ -= bytes;
       return;
     }
@@ -143,8 +238,9 @@ class DeviceAllocator {
 
   ~DeviceAllocator() {
     for (auto& [p, bytes] : live_)
-      if (!pool_) cudaFree(p);
-    for (Segment& s : segments_) cudaFree(s.base);
+      if (!pool_ && cudaFree(p) == cudaSuccess) manifest().free(p);
+    for (Segment& s : segments_)
+      if (cudaFree(s.base) == cudaSuccess) manifest().free(s.base);
   }
 
  private:
@@ -158,6 +254,7 @@ class DeviceAllocator {
   void* cuda_malloc(std::size_t bytes) {
     void* p = nullptr;
     WL_CUDA(cudaMalloc(&p, bytes));
+    manifest().alloc(p, bytes);
     device_bytes_ += bytes;
     if (device_bytes_ > peak_bytes_) peak_bytes_ = device_bytes_;
     return p;

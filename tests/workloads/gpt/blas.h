@@ -11,6 +11,9 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <vector>
+
+#include "workload.h"
 
 #define GPT_CUBLAS(expr)                                                                       \
   do {                                                                                         \
@@ -27,10 +30,18 @@ namespace gpt {
 enum class Op { N, T };
 inline cublasOperation_t to_cublas(Op op) { return op == Op::N ? CUBLAS_OP_N : CUBLAS_OP_T; }
 
+// Every helper records its call in the workload manifest (Note [Workload manifest]), with the
+// ranges computed from the column-major arguments cuBLAS receives.
+
 // C[M×N] = alpha · op(A) · op(B) + beta · C.
 inline void gemm(cublasHandle_t handle, Op op_a, Op op_b, int m, int n, int k, float alpha, const float* a, int lda,
                  const float* b, int ldb, float beta, float* c, int ldc) {
   GPT_CUBLAS(cublasSgemm(handle, to_cublas(op_b), to_cublas(op_a), n, m, k, &alpha, b, ldb, a, lda, &beta, c, ldc));
+  if (workload::manifest().enabled()) {
+    std::vector<workload::Range> ranges;
+    workload::add_gemm_ranges(ranges, op_b == Op::T, op_a == Op::T, n, m, k, b, ldb, a, lda, beta, c, ldc);
+    workload::manifest().op("cublasSgemm_v2", ranges);
+  }
 }
 
 // The same for `batch` matrices at fixed strides (in elements).
@@ -39,6 +50,13 @@ inline void gemm_strided(cublasHandle_t handle, Op op_a, Op op_b, int m, int n, 
                          int ldc, long long stride_c, int batch) {
   GPT_CUBLAS(cublasSgemmStridedBatched(handle, to_cublas(op_b), to_cublas(op_a), n, m, k, &alpha, b, ldb, stride_b, a,
                                        lda, stride_a, &beta, c, ldc, stride_c, batch));
+  if (workload::manifest().enabled()) {
+    std::vector<workload::Range> ranges;  // one triple per matrix of the batch
+    for (int i = 0; i < batch; ++i)
+      workload::add_gemm_ranges(ranges, op_b == Op::T, op_a == Op::T, n, m, k, b + i * stride_b, ldb, a + i * stride_a,
+                                lda, beta, c + i * stride_c, ldc);
+    workload::manifest().op("cublasSgemmStridedBatched", ranges);
+  }
 }
 
 // The same for `batch` matrices whose addresses sit in DEVICE arrays a_ptrs, b_ptrs, c_ptrs.
@@ -49,11 +67,25 @@ inline void gemm_strided(cublasHandle_t handle, Op op_a, Op op_b, int m, int n, 
 // really touches are invisible to a scan of the parameters (DESIGN.md, "Which buffers a
 // kernel touches"). gpt_train builds these arrays per step (the activations they point into
 // are fresh each step), with a stream-ordered copy, and frees them right after the call.
+//
+// host_a, host_b and host_c are host copies of the three arrays' contents: the manifest
+// records the pointer arrays (read) and every matrix they point to.
 inline void gemm_batched(cublasHandle_t handle, Op op_a, Op op_b, int m, int n, int k, float alpha,
                          const float* const* a_ptrs, int lda, const float* const* b_ptrs, int ldb, float beta,
-                         float* const* c_ptrs, int ldc, int batch) {
+                         float* const* c_ptrs, int ldc, int batch, const float* const* host_a,
+                         const float* const* host_b, const float* const* host_c) {
   GPT_CUBLAS(cublasSgemmBatched(handle, to_cublas(op_b), to_cublas(op_a), n, m, k, &alpha, b_ptrs, ldb, a_ptrs, lda,
                                 &beta, c_ptrs, ldc, batch));
+  if (workload::manifest().enabled()) {
+    const std::size_t array_bytes = sizeof(float*) * static_cast<std::size_t>(batch);
+    std::vector<workload::Range> ranges = {{a_ptrs, array_bytes, workload::Access::r},
+                                           {b_ptrs, array_bytes, workload::Access::r},
+                                           {c_ptrs, array_bytes, workload::Access::r}};
+    for (int i = 0; i < batch; ++i)
+      workload::add_gemm_ranges(ranges, op_b == Op::T, op_a == Op::T, n, m, k, host_b[i], ldb, host_a[i], lda, beta,
+                                host_c[i], ldc);
+    workload::manifest().op("cublasSgemmBatched", ranges);
+  }
 }
 
 }  // namespace gpt

@@ -68,10 +68,12 @@ inline void Model::forward_layer(int l, float*& x) {
   s.att = alloc(1L * N * H);
   {
     const long bh = BH;
-    const float** arrays = device_pointer_array(concat(strided_blocks(s.probs, 1L * T * T), strided_blocks(s.v, 1L * T * D),
-                                                       head_blocks(s.att)));
+    const std::vector<const float*> pointers =
+        concat(strided_blocks(s.probs, 1L * T * T), strided_blocks(s.v, 1L * T * D), head_blocks(s.att));
+    const float** arrays = device_pointer_array(pointers);
+    const float* const* host = pointers.data();
     gemm_batched(blas_, Op::N, Op::N, T, D, T, 1.0f, arrays, T, arrays + bh, D, 0.0f,
-                 const_cast<float* const*>(arrays + 2 * bh), H, BH);
+                 const_cast<float* const*>(arrays + 2 * bh), H, BH, host, host + bh, host + 2 * bh);
     mem_.free(arrays);
   }
   // x_mid = x + att · Wo + bo
@@ -203,10 +205,11 @@ inline void Model::backward_attention(int l, float* datt, float* dqkv) {
                                                 strided_blocks(dprobs, 1L * T * T));
     pointers = concat(pointers, strided_blocks(s.probs, 1L * T * T), strided_blocks(dv, 1L * T * D));
     const float** arrays = device_pointer_array(pointers);
+    const float* const* host = pointers.data();
     gemm_batched(blas_, Op::N, Op::T, T, T, D, 1.0f, arrays, H, arrays + bh, D, 0.0f,
-                 const_cast<float* const*>(arrays + 2 * bh), T, BH);
+                 const_cast<float* const*>(arrays + 2 * bh), T, BH, host, host + bh, host + 2 * bh);
     gemm_batched(blas_, Op::T, Op::N, T, D, T, 1.0f, arrays + 3 * bh, T, arrays, H, 0.0f,
-                 const_cast<float* const*>(arrays + 4 * bh), D, BH);
+                 const_cast<float* const*>(arrays + 4 * bh), D, BH, host + 3 * bh, host, host + 4 * bh);
     mem_.free(arrays);
   }
   free(datt);
@@ -259,6 +262,17 @@ inline void Model::adam(long step_number) {
     const dim3 grid(std::min(blocks_for(largest), 64u), static_cast<unsigned>(list.count));
     adam_multi_tensor<<<grid, kThreadsPerBlock, 0, stream_>>>(list, cfg);
     WL_CUDA(cudaGetLastError());
+    if (workload::manifest().enabled()) {
+      std::vector<workload::Range> ranges;
+      for (int t = 0; t < list.count; ++t) {
+        const std::size_t bytes = sizeof(float) * static_cast<std::size_t>(list.sizes[t]);
+        ranges.push_back({list.param[t], bytes, workload::Access::rw});
+        ranges.push_back({list.grad[t], bytes, workload::Access::r});
+        ranges.push_back({list.m[t], bytes, workload::Access::rw});
+        ranges.push_back({list.v[t], bytes, workload::Access::rw});
+      }
+      workload::manifest().op("adam_multi_tensor", ranges);
+    }
   }
   for (Param& p : params_) free(p.grad);
 }
