@@ -38,9 +38,10 @@ def oversubscribed(shim, workload, fraction, strict, args):
     capacity = -(-int(footprint * fraction) // (2 * MiB)) * 2 * MiB
     with tempfile.TemporaryDirectory() as tmp:
         stats_path = os.path.join(tmp, "stats.json")
+        trace_path = os.path.join(tmp, "run.trace")
         swapped = run([workload] + args, {
             "LD_PRELOAD": shim, "SIMCUDA_MEMORY": str(capacity), "SIMCUDA_REPORT": "1", "SIMCUDA_JITTER": "1",
-            "OVERSUB_STRICT": strict, "OVERSUB_STATS": stats_path})
+            "OVERSUB_STRICT": strict, "OVERSUB_STATS": stats_path, "OVERSUB_TRACE": trace_path})
         print(f"footprint {footprint} bytes, device {capacity} bytes ({footprint / capacity:.2f}x)")
         print(swapped.stderr, end="")
         if swapped.returncode != 0:
@@ -58,6 +59,12 @@ def oversubscribed(shim, workload, fraction, strict, args):
                 return fail(f"stats lack {key}")
         if stats["bytes_evicted"] == 0 or stats["peak_device_bytes"] > stats["budget_bytes"]:
             return fail(f"implausible stats for an oversubscribed run: {stats}")
+        # Every eviction and prefetch is an event in the trace.
+        with open(trace_path, encoding="utf-8") as f:
+            tags = [line[:2] for line in f]
+        if tags.count("e ") != stats["evictions"] or tags.count("p ") != stats["prefetches"]:
+            return fail(f"trace has {tags.count('e ')} evict and {tags.count('p ')} prefetch events, "
+                        f"stats say {stats['evictions']} and {stats['prefetches']}")
     print("identical output, peak within capacity: ok")
     return 0
 
