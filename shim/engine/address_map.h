@@ -36,6 +36,8 @@ struct Allocation {
 };
 
 class AddressMap {
+  struct Leaf;
+
  public:
   AddressMap();
   ~AddressMap();
@@ -62,6 +64,26 @@ class AddressMap {
     if (a == shared_marker()) return lookup_shared(address);
     return address - a->base < a->bytes ? a : nullptr;
   }
+  // For a tight loop over many words (a launch's parameter block): the range
+  // check and the root read once, then lookup_in() per word.
+  struct View {
+    std::uint64_t lowest;
+    std::uint64_t span;
+    const std::atomic<Leaf*>* root;
+  };
+  View view() const {
+    return View{lowest_.load(std::memory_order_relaxed), span_.load(std::memory_order_acquire), root_};
+  }
+  const Allocation* lookup_in(const View& v, std::uint64_t address) const {
+    if (address - v.lowest >= v.span) return nullptr;
+    const std::uint64_t page = address >> kPageShift;
+    const Leaf* leaf = v.root[page >> kLeafShift].load(std::memory_order_acquire);
+    if (leaf == nullptr) return nullptr;
+    const Allocation* a = leaf->slots[page & ((1u << kLeafShift) - 1)].load(std::memory_order_acquire);
+    if (a == nullptr) return nullptr;
+    if (a == shared_marker()) return lookup_shared(address);
+    return address - a->base < a->bytes ? a : nullptr;
+  }
   bool find(std::uint64_t address, Allocation* hit) const {
     const Allocation* a = lookup(address);
     if (a != nullptr) *hit = *a;
@@ -82,6 +104,7 @@ class AddressMap {
   struct Leaf {
     std::atomic<const Allocation*> slots[1u << kLeafShift];
   };
+  static_assert(sizeof(std::atomic<const Allocation*>) == sizeof(void*));
   // A slot holding this names no record: several allocations share the page.
   static const Allocation* shared_marker() {
     static const Allocation marker{};

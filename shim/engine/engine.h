@@ -142,6 +142,9 @@ class RangeList {
     ranges_[count_++] = Range{address, bytes, access};
   }
   const Range* data() const { return ranges_; }
+  // For a producer that checks capacity itself (a launch knows its word count).
+  Range* raw() { return ranges_; }
+  void set_size(std::size_t n) { count_ = n; }
   std::size_t size() const { return count_; }
   bool overflowed() const { return overflowed_; }
 

@@ -102,32 +102,48 @@ const KernelInfo* kernel_info(CUfunction f) {
   return info;
 }
 
+
+// Appends the range for each word that points into a tracked allocation.
+// Cost: per word, a load of the word, a range check and the page-table walk
+// (Note [Address lookup on the hot path]), and a compare against the range
+// appended last; no lock, no allocation, no driver call.
+template <typename WordAt>
+void scan(const KernelInfo* info, const AddressMap& map, Residency* residency, RangeList& ranges, WordAt&& word_at,
+          std::size_t limit_bytes) {
+  const AddressMap::View view = map.view();
+  Range* out = ranges.raw();
+  std::size_t n = ranges.size();
+  for (const PointerWord& w : info->words) {
+    if (w.block_offset + 8 > limit_bytes) break;
+    const std::uint64_t word = word_at(w);
+    const Allocation* a = map.lookup_in(view, word);
+    if (a == nullptr) continue;
+    std::uint64_t start = a->base, bytes = a->bytes;
+    // Inside a large pooled segment, swap mode narrows the range (Note
+    // [Ranges inside a segment] in residency.cpp); elsewhere the allocation.
+    if (residency != nullptr && bytes > 8 * (std::uint64_t{2} << 20))
+      residency->narrow_kernel_range(word, *a, &start, &bytes);
+    if (n > 0 && out[n - 1].address == start && out[n - 1].bytes == bytes) continue;
+    if (n == RangeList::kCapacity) break;
+    out[n++] = Range{start, bytes, Access::read_write};
+  }
+  ranges.set_size(n);
+}
+
 }  // namespace
 
-// Cost: per pointer-sized word, two loads to fetch it and one AddressMap
-// lookup (three dependent loads); no lock, no allocation, no driver call.
 void observe_launch(CUfunction f, CUstream stream, void** params, void** extra, RangeList& ranges, bool record) {
   const KernelInfo* info = kernel_info(f);
   const AddressMap& map = address_map();
   Residency* residency = Residency::get();
-  // Inside a large pooled segment, swap mode narrows the range (Note [Ranges
-  // inside a segment] in residency.cpp); elsewhere the whole allocation.
-  auto add = [&](std::uint64_t word, const Allocation* a) {
-    if (residency == nullptr || a->bytes <= 8 * (std::uint64_t{2} << 20)) {
-      ranges.add(a->base, a->bytes, Access::read_write);
-      return;
-    }
-    std::uint64_t start = 0, bytes = 0;
-    residency->narrow_kernel_range(word, *a, &start, &bytes);
-    ranges.add(start, bytes, Access::read_write);
-  };
   if (params != nullptr) {
-    for (const PointerWord& w : info->words) {
-      const auto* data = static_cast<const unsigned char*>(params[w.param]);
-      std::uint64_t word;
-      __builtin_memcpy(&word, data + w.offset, 8);
-      if (const Allocation* a = map.lookup(word)) add(word, a);
-    }
+    scan(info, map, residency, ranges,
+         [params](const PointerWord& w) {
+           std::uint64_t word;
+           __builtin_memcpy(&word, static_cast<const unsigned char*>(params[w.param]) + w.offset, 8);
+           return word;
+         },
+         SIZE_MAX);
   } else if (extra != nullptr) {
     const unsigned char* buffer = nullptr;
     std::size_t buffer_bytes = 0;
@@ -137,21 +153,19 @@ void observe_launch(CUfunction f, CUstream stream, void** params, void** extra, 
       else break;  // malformed: let the driver reject it
     }
     if (buffer != nullptr) {
-      if (info->layout_known && !info->params.empty()) {
-        for (const PointerWord& w : info->words) {
-          if (w.block_offset + 8 > buffer_bytes) break;
-          std::uint64_t word;
-          __builtin_memcpy(&word, buffer + w.block_offset, 8);
-          if (const Allocation* a = map.lookup(word)) add(word, a);
-        }
-      } else {
-        // No layout: every aligned word of the buffer.
-        for (std::size_t at = 0; at + 8 <= buffer_bytes; at += 8) {
-          std::uint64_t word;
-          __builtin_memcpy(&word, buffer + at, 8);
-          if (const Allocation* a = map.lookup(word)) add(word, a);
-        }
+      const KernelInfo* layout = info;
+      KernelInfo every_word;  // no layout: every aligned word of the buffer (cold path)
+      if (!info->layout_known || info->params.empty()) {
+        for (std::uint32_t at = 0; at + 8 <= buffer_bytes; at += 8) every_word.words.push_back(PointerWord{0, 0, at});
+        layout = &every_word;
       }
+      scan(layout, map, residency, ranges,
+           [buffer](const PointerWord& w) {
+             std::uint64_t word;
+             __builtin_memcpy(&word, buffer + w.block_offset, 8);
+             return word;
+           },
+           buffer_bytes);
     }
   }
   if (record) record_op(OpKind::kernel, info->name, stream, ranges);

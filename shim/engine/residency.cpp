@@ -364,8 +364,11 @@ CUresult Residency::make_device(std::uint64_t chunk, CUstream stream, std::uint6
   return CUDA_SUCCESS;
 }
 
+// Cost when everything is resident: per chunk, one store (its LRU tick) and
+// two loads; no driver call, no allocation. The engine lock is held by the
+// caller (Note [Engine lock]), so the tick needs no atomic increment.
 CUresult Residency::prepare(const RangeList& ranges, CUstream stream) {
-  const std::uint64_t tick = tick_.fetch_add(1, std::memory_order_relaxed) + 1;
+  const std::uint64_t tick = ++op_tick_;
   ++stats_.ops;
   bool all_ready = true;
   for (std::size_t i = 0; i < ranges.size(); ++i) {
@@ -373,12 +376,11 @@ CUresult Residency::prepare(const RangeList& ranges, CUstream stream) {
     if (!owns(range.address) || range.bytes == 0) continue;
     const std::uint64_t first = (range.address - base_) / kChunkBytes;
     const std::uint64_t last = (range.address + range.bytes - 1 - base_) / kChunkBytes;
-    for (std::uint64_t k = first; k <= last; ++k) {
-      Chunk& c = chunks_[k];
-      c.last_use.store(tick, std::memory_order_relaxed);
-      const std::uint8_t state = c.state.load(std::memory_order_acquire);
-      if ((state != kDevice && state != kFree) || c.ready != nullptr) all_ready = false;
-      if (c.streams[0] != stream) note_stream(c, stream);
+    for (Chunk* c = &chunks_[first], *end = &chunks_[last] + 1; c != end; ++c) {
+      c->last_use.store(tick, std::memory_order_relaxed);
+      const std::uint8_t state = c->state.load(std::memory_order_relaxed);
+      all_ready &= (state == kDevice || state == kFree) & (c->ready == nullptr);
+      if (c->streams[0] != stream) note_stream(*c, stream);
     }
   }
   if (all_ready) return CUDA_SUCCESS;

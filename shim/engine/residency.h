@@ -22,10 +22,10 @@
 // the remap safe.
 //
 // Note [Engine lock]
-// One recursive mutex is held from the residency check until the op has been
+// One lock (EngineLock) is held from the residency check until the op has been
 // submitted, so an eviction on another thread cannot slip between them. It is
-// recursive because a library call (cuBLAS) launches kernels from inside our
-// hook. Uncontended it costs two atomic operations per op; a program that
+// re-entrant because a library call (cuBLAS) launches kernels from inside our
+// hook. Uncontended it costs one compare-and-swap and one store; a program that
 // submits from many threads at once serialises its submissions (not its GPU
 // work). A per-thread hazard scheme can replace it later without changing the
 // interface.
@@ -43,6 +43,34 @@
 #include "engine.h"
 
 namespace oversub {
+
+// A mutex that the thread holding it may take again (a library call launches
+// kernels from inside our hook). Cheaper than std::recursive_mutex: the
+// re-entry check is a thread-local comparison, and the first entry is a plain
+// mutex's uncontended compare-and-swap.
+class EngineLock {
+ public:
+  void lock() {
+    if (owner_.load(std::memory_order_relaxed) == &t_marker) {
+      ++depth_;
+      return;
+    }
+    mutex_.lock();
+    owner_.store(&t_marker, std::memory_order_relaxed);
+    depth_ = 1;
+  }
+  void unlock() {
+    if (--depth_ > 0) return;
+    owner_.store(nullptr, std::memory_order_relaxed);
+    mutex_.unlock();
+  }
+
+ private:
+  static inline thread_local char t_marker __attribute__((tls_model("initial-exec"))) = 0;
+  std::mutex mutex_;
+  std::atomic<const char*> owner_{nullptr};
+  int depth_ = 0;  // guarded by mutex_
+};
 
 struct ResidencyStats {
   std::uint64_t budget_bytes = 0;
@@ -65,7 +93,7 @@ class Residency {
   static Residency* get() { return instance_.load(std::memory_order_acquire); }
   static void start_if_enabled();  // called once the first CUDA call has a context
 
-  std::recursive_mutex& lock() { return mutex_; }
+  EngineLock& lock() { return mutex_; }
 
   CUresult allocate(CUdeviceptr* out, std::uint64_t bytes, AllocKind kind, CUstream stream);
   // false when `pointer` is not ours (the caller passes it through).
@@ -143,12 +171,12 @@ class Residency {
 
   static std::atomic<Residency*> instance_;
 
-  std::recursive_mutex mutex_;
+  EngineLock mutex_;
   std::uint64_t base_ = 0, bytes_ = 0;  // the arena's address range
   std::unique_ptr<Chunk[]> chunks_;
   std::unique_ptr<Arena> arena_;
   std::vector<Block> blocks_by_base_;   // sorted by base
-  std::atomic<std::uint64_t> tick_{0};
+  std::uint64_t op_tick_ = 0;  // guarded by mutex_
 
   std::uint64_t budget_chunks_ = 0, host_chunks_ = 0;
   std::uint64_t device_in_use_ = 0;     // device chunks mapped to application chunks
