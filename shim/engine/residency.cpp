@@ -118,6 +118,8 @@ bool Residency::initialise() {
   base_ = base;
   host_base_ = host_base;
   chunks_.reset(new Chunk[arena_chunks]);
+  hot_.reset(new std::uint64_t[arena_chunks]);
+  for (std::uint64_t k = 0; k < arena_chunks; ++k) hot_[k] = 1;  // free: usable as it is
   arena_ = std::make_unique<Arena>(arena_chunks);
   host_handles_.assign(host_chunks_, 0);
   if (r.cuStreamCreate(&d2h_, CU_STREAM_NON_BLOCKING) != CUDA_SUCCESS ||
@@ -155,30 +157,36 @@ void Residency::wait_host(CUevent e) {
   stats_.host_wait_ns += now_ns() - start;
 }
 
-void Residency::note_stream(Chunk& c, CUstream stream) {
-  if (c.streams[0] == stream || c.streams[1] == stream) return;
-  if (c.streams[0] == nullptr && !c.many_streams) c.streams[0] = stream;
-  else if (c.streams[1] == nullptr) c.streams[1] = stream;
-  else c.many_streams = true;
+void Residency::note_stream(CUstream stream) {
+  last_stream_ = stream;
   if (std::find(known_streams_.begin(), known_streams_.end(), stream) == known_streams_.end())
     known_streams_.push_back(stream);
 }
 
+void Residency::refresh_hot(std::uint64_t k) {
+  const Chunk& c = chunks_[k];
+  const std::uint8_t state = c.state.load(std::memory_order_relaxed);
+  const bool usable = (state == kDevice && c.ready == nullptr) || state == kFree;
+  hot_[k] = (hot_[k] & ~std::uint64_t{0xff}) | (usable ? 1u : 0u);
+}
+
 // See Note [Ordering an eviction after the last use].
-CUevent Residency::fence_after_uses(Chunk& c) {
+CUevent Residency::fence_after_uses(Chunk&) {
   const RealDriver& r = real_driver();
   CUevent done = new_event();
-  std::vector<CUstream> streams;
-  if (c.many_streams) streams = known_streams_;
-  else
-    for (CUstream s : c.streams)
-      if (s != nullptr || streams.empty()) streams.push_back(s);
-  // Our copy stream waits for every stream that used the chunk, then marks the point.
-  for (CUstream s : streams) {
+  // Our copy stream waits for every stream the program used, then marks the point.
+  for (auto it = known_streams_.begin(); it != known_streams_.end();) {
     CUevent e = new_event();
-    r.cuEventRecord(e, s);
+    if (r.cuEventRecord(e, *it) != CUDA_SUCCESS) {
+      recycle_event(e);
+      it = known_streams_.erase(it);  // destroyed since: its work can no longer be fenced on
+      if (std::find(known_streams_.begin(), known_streams_.end(), last_stream_) == known_streams_.end())
+        last_stream_ = kNoStream;
+      continue;
+    }
     r.cuStreamWaitEvent(d2h_, e, 0);
-    recycle_event(e);  // an event may be re-recorded once waited on: the wait captured it
+    recycle_event(e);  // the wait captured the event's state: it may be recorded again
+    ++it;
   }
   r.cuEventRecord(done, d2h_);
   return done;
@@ -259,9 +267,8 @@ CUresult Residency::evict(std::uint64_t chunk, CUmemGenericAllocationHandle* fre
   *freed = c.device;
   c.device = 0;
   c.host_slot = slot;
-  c.streams[0] = c.streams[1] = nullptr;
-  c.many_streams = false;
   c.state.store(kHost, std::memory_order_release);
+  refresh_hot(chunk);
   map_host_or_leave_unmapped(chunk);
   --device_in_use_;
   ++host_in_use_;
@@ -301,7 +308,7 @@ CUresult Residency::obtain_device_memory(std::uint64_t op_tick, CUmemGenericAllo
   for (std::uint64_t i = 0; i < arena_->chunk_count(); ++i) {
     const Chunk& c = chunks_[i];
     if (c.state.load(std::memory_order_relaxed) != kDevice) continue;
-    const std::uint64_t used = c.last_use.load(std::memory_order_relaxed);
+    const std::uint64_t used = hot_[i] >> 8;
     if (used >= op_tick) continue;
     if (used < oldest) {
       oldest = used;
@@ -324,6 +331,7 @@ CUresult Residency::make_device(std::uint64_t chunk, CUstream stream, std::uint6
       if (r.cuEventQuery(c.ready) == CUDA_SUCCESS) {
         recycle_event(c.ready);
         c.ready = nullptr;
+        refresh_hot(chunk);
       } else {
         r.cuStreamWaitEvent(stream, c.ready, 0);
         c.ready_waited = stream;
@@ -359,6 +367,7 @@ CUresult Residency::make_device(std::uint64_t chunk, CUstream stream, std::uint6
       w->prefetch(address_of(chunk), kChunkBytes, reinterpret_cast<std::uint64_t>(h2d_), prefetch_reason_);
   }
   c.state.store(kDevice, std::memory_order_release);
+  refresh_hot(chunk);
   ++device_in_use_;
   update_peaks();
   return CUDA_SUCCESS;
@@ -370,17 +379,17 @@ CUresult Residency::make_device(std::uint64_t chunk, CUstream stream, std::uint6
 CUresult Residency::prepare(const RangeList& ranges, CUstream stream) {
   const std::uint64_t tick = ++op_tick_;
   ++stats_.ops;
-  bool all_ready = true;
+  if (stream != last_stream_) note_stream(stream);
+  std::uint64_t all_ready = 1;
+  const std::uint64_t stamp = tick << 8;
   for (std::size_t i = 0; i < ranges.size(); ++i) {
     const Range& range = ranges.data()[i];
     if (!owns(range.address) || range.bytes == 0) continue;
     const std::uint64_t first = (range.address - base_) / kChunkBytes;
     const std::uint64_t last = (range.address + range.bytes - 1 - base_) / kChunkBytes;
-    for (Chunk* c = &chunks_[first], *end = &chunks_[last] + 1; c != end; ++c) {
-      c->last_use.store(tick, std::memory_order_relaxed);
-      const std::uint8_t state = c->state.load(std::memory_order_relaxed);
-      all_ready &= (state == kDevice || state == kFree) & (c->ready == nullptr);
-      if (c->streams[0] != stream) note_stream(*c, stream);
+    for (std::uint64_t* h = &hot_[first], *end = &hot_[last] + 1; h != end; ++h) {
+      all_ready &= *h;
+      *h = stamp | (*h & 0xff);
     }
   }
   if (all_ready) return CUDA_SUCCESS;
@@ -421,6 +430,7 @@ CUresult Residency::allocate(CUdeviceptr* out, std::uint64_t bytes, AllocKind, C
     if (b->new_chunk) {
       c.state.store(kUnbacked, std::memory_order_release);
       c.small = true;
+      refresh_hot(b->chunk);
       ++allocated_chunks_;
     }
     ++c.users;
@@ -432,6 +442,7 @@ CUresult Residency::allocate(CUdeviceptr* out, std::uint64_t bytes, AllocKind, C
       chunks_[k].state.store(kUnbacked, std::memory_order_release);
       chunks_[k].small = false;
       chunks_[k].users = 1;
+      refresh_hot(k);
     }
     allocated_chunks_ += want;
   }
@@ -450,6 +461,7 @@ void Residency::release_chunk(std::uint64_t chunk, CUstream stream, bool stream_
   const std::uint8_t state = c.state.load(std::memory_order_relaxed);
   --allocated_chunks_;
   c.state.store(kFree, std::memory_order_release);
+  refresh_hot(chunk);
   if (state == kUnbacked) {
     arena_->give_chunks(chunk, 1);
     return;
@@ -469,8 +481,6 @@ void Residency::release_chunk(std::uint64_t chunk, CUstream stream, bool stream_
   } else {
     --device_in_use_;
   }
-  c.streams[0] = c.streams[1] = nullptr;
-  c.many_streams = false;
   pending_.push_back(PendingRelease{chunk, fence});
 }
 

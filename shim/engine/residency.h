@@ -14,9 +14,11 @@
 //
 // Note [Ordering an eviction after the last use]
 // No event is recorded per op (the hot path makes no driver call). When a
-// chunk is chosen for eviction, we record an event *then* on every stream that
-// used it since it was last moved: that event follows all work already
-// queued there, which includes the last use. The device-to-host copy waits on
+// chunk is chosen for eviction, we record an event *then* on every stream the
+// program has used: that event follows all work already queued there, which
+// includes the chunk's last use. (Training uses a handful of streams, so
+// fencing on all of them costs a few event records per eviction and spares
+// the hot path any per-chunk stream bookkeeping.) The device-to-host copy waits on
 // it, and the chunk's memory is reused only after the copy has completed.
 // cuMemUnmap does not wait for in-flight work, so this ordering is what makes
 // the remap safe.
@@ -25,13 +27,14 @@
 // One lock (EngineLock) is held from the residency check until the op has been
 // submitted, so an eviction on another thread cannot slip between them. It is
 // re-entrant because a library call (cuBLAS) launches kernels from inside our
-// hook. Uncontended it costs one compare-and-swap and one store; a program that
+// hook. Uncontended it costs one atomic exchange and one store; a program that
 // submits from many threads at once serialises its submissions (not its GPU
 // work). A per-thread hazard scheme can replace it later without changing the
 // interface.
 #pragma once
 
 #include <cuda.h>
+#include <sched.h>
 
 #include <atomic>
 #include <cstdint>
@@ -44,10 +47,10 @@
 
 namespace oversub {
 
-// A mutex that the thread holding it may take again (a library call launches
-// kernels from inside our hook). Cheaper than std::recursive_mutex: the
-// re-entry check is a thread-local comparison, and the first entry is a plain
-// mutex's uncontended compare-and-swap.
+// A lock that the thread holding it may take again (a library call launches
+// kernels from inside our hook). The re-entry check is a thread-local
+// comparison; taking it free is one atomic exchange and releasing it a plain
+// store, where a mutex pays an atomic read-modify-write both ways.
 class EngineLock {
  public:
   void lock() {
@@ -55,21 +58,28 @@ class EngineLock {
       ++depth_;
       return;
     }
-    mutex_.lock();
+    // One exchange when free. A holder may keep the lock for milliseconds
+    // (an on-demand eviction waits for its copy), so a waiter yields its CPU
+    // after a short spin instead of burning it.
+    for (int spins = 0; locked_.exchange(true, std::memory_order_acquire); ++spins) {
+      while (locked_.load(std::memory_order_relaxed)) {
+        if (++spins > 64) sched_yield();
+      }
+    }
     owner_.store(&t_marker, std::memory_order_relaxed);
     depth_ = 1;
   }
   void unlock() {
     if (--depth_ > 0) return;
     owner_.store(nullptr, std::memory_order_relaxed);
-    mutex_.unlock();
+    locked_.store(false, std::memory_order_release);  // a plain store: no atomic read-modify-write
   }
 
  private:
   static inline thread_local char t_marker __attribute__((tls_model("initial-exec"))) = 0;
-  std::mutex mutex_;
+  std::atomic<bool> locked_{false};
   std::atomic<const char*> owner_{nullptr};
-  int depth_ = 0;  // guarded by mutex_
+  int depth_ = 0;  // guarded by the lock
 };
 
 struct ResidencyStats {
@@ -117,12 +127,8 @@ class Residency {
 
  private:
   enum State : std::uint8_t { kFree, kUnbacked, kDevice, kHost };
-  static constexpr int kMaxStreams = 2;
   struct Chunk {
     std::atomic<std::uint8_t> state{kFree};
-    std::atomic<std::uint64_t> last_use{0};
-    CUstream streams[kMaxStreams] = {};  // streams that used it since it last moved
-    bool many_streams = false;
     CUmemGenericAllocationHandle device = 0;
     std::int64_t host_slot = -1;
     CUevent ready = nullptr;   // prefetch copy; streams not yet ordered after it wait on it
@@ -161,7 +167,9 @@ class Residency {
   CUresult map_device(std::uint64_t chunk, CUmemGenericAllocationHandle handle);
   void map_host_or_leave_unmapped(std::uint64_t chunk);
   CUevent fence_after_uses(Chunk& c);
-  void note_stream(Chunk& c, CUstream stream);
+  void note_stream(CUstream stream);
+  // Recomputes chunk k's hot word after its state or `ready` changed.
+  void refresh_hot(std::uint64_t k);
   void release_chunk(std::uint64_t chunk, CUstream stream, bool stream_ordered);
   void reclaim(bool wait);
   CUevent new_event();
@@ -174,6 +182,15 @@ class Residency {
   EngineLock mutex_;
   std::uint64_t base_ = 0, bytes_ = 0;  // the arena's address range
   std::unique_ptr<Chunk[]> chunks_;
+  // Note [Hot words]: one word per chunk for the fast path, the last-use tick
+  // shifted left by 8 with bit 0 set when an op may use the chunk as it is
+  // (device-resident with no copy to wait for, or not allocated at all). The
+  // fast path is then one load, one AND and one store per chunk.
+  std::unique_ptr<std::uint64_t[]> hot_;
+  // The stream of the previous op, already in known_streams_. Starts as a
+  // value no stream has: 0 is the legacy default stream, a real stream.
+  static inline const CUstream kNoStream = reinterpret_cast<CUstream>(~std::uintptr_t{0});
+  CUstream last_stream_ = kNoStream;
   std::unique_ptr<Arena> arena_;
   std::vector<Block> blocks_by_base_;   // sorted by base
   std::uint64_t op_tick_ = 0;  // guarded by mutex_
