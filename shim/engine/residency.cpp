@@ -125,7 +125,8 @@ bool Residency::initialise() {
   if (r.cuStreamCreate(&d2h_, CU_STREAM_NON_BLOCKING) != CUDA_SUCCESS ||
       r.cuStreamCreate(&h2d_, CU_STREAM_NON_BLOCKING) != CUDA_SUCCESS)
     return false;
-  evict_reason_ = intern_name(c.policy == PolicyKind::lru ? "lru" : "policy");
+  policy_ = policy::make_policy("lru");
+  evict_reason_ = intern_name(policy_->name());
   prefetch_reason_ = intern_name("on-demand");
   stats_.budget_bytes = budget_chunks_ * kChunkBytes;
   stats_.host_limit_bytes = host_chunks_ * kChunkBytes;
@@ -303,19 +304,14 @@ CUresult Residency::obtain_device_memory(std::uint64_t op_tick, CUmemGenericAllo
       return CUDA_SUCCESS;
     }
   }
-  // Least recently used device chunk that the current op does not need.
-  std::uint64_t victim = UINT64_MAX, oldest = UINT64_MAX;
-  for (std::uint64_t i = 0; i < arena_->chunk_count(); ++i) {
-    const Chunk& c = chunks_[i];
-    if (c.state.load(std::memory_order_relaxed) != kDevice) continue;
-    const std::uint64_t used = hot_[i] >> 8;
-    if (used >= op_tick) continue;
-    if (used < oldest) {
-      oldest = used;
-      victim = i;
-    }
-  }
-  if (victim == UINT64_MAX) return CUDA_ERROR_OUT_OF_MEMORY;
+  // The policy chooses among the resident chunks (Note [Policy decisions]).
+  std::vector<policy::ChunkCandidate> resident;
+  for (std::uint64_t i = 0; i < arena_->chunk_count(); ++i)
+    if (chunks_[i].state.load(std::memory_order_relaxed) == kDevice) resident.push_back({i, hot_[i] >> 8});
+  std::vector<std::uint64_t> victims;
+  policy_->choose_victims(resident, 1, op_tick, &victims);
+  if (victims.empty()) return CUDA_ERROR_OUT_OF_MEMORY;
+  const std::uint64_t victim = victims.front();
   return evict(victim, handle);
 }
 

@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "arena.h"
+#include "policy/residency_policy.h"
 #include "engine.h"
 
 namespace oversub {
@@ -216,6 +217,7 @@ class Residency {
   bool strict_ = false;
   std::uint32_t evict_reason_ = 0, prefetch_reason_ = 0;
 
+  std::unique_ptr<policy::ResidencyPolicy> policy_;
   ResidencyStats stats_;
   std::map<std::uint64_t, std::uint64_t> extents_;  // learned tensor extents: start -> bytes
 };

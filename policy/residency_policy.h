@@ -1,0 +1,59 @@
+// The narrow interface between the residency engine (shim/engine) and a
+// policy: the engine reports what it holds and asks for decisions; the policy
+// never touches CUDA, memory or clocks (CONVENTIONS.md 8), so the same code
+// runs live and in offline replay.
+//
+// Note [Policy decisions]
+// Two questions, asked by the engine:
+//  - choose_victims: the engine needs `count` device chunks for the op it is
+//    submitting (its tick); which resident chunks go? Chunks the op itself uses
+//    carry last_use_tick == op_tick and must not be chosen.
+//  - after_op (only when plans_ahead()): the op with this tick was submitted
+//    using these chunks; which chunks should be evicted after it, and which
+//    brought back before a later op? The on-demand lru policy plans nothing.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <vector>
+
+namespace oversub::policy {
+
+struct ChunkCandidate {
+  std::uint64_t chunk;          // the engine's chunk index
+  std::uint64_t last_use_tick;  // tick of the last op that used it
+};
+
+struct Decisions {
+  std::vector<std::uint64_t> evict;     // after the op just submitted
+  std::vector<std::uint64_t> prefetch;  // ahead of the ops that follow
+};
+
+class ResidencyPolicy {
+ public:
+  virtual ~ResidencyPolicy() = default;
+  virtual std::string_view name() const = 0;
+  // Appends at most `count` victims to `victims`, best first.
+  virtual void choose_victims(std::span<const ChunkCandidate> resident, std::size_t count, std::uint64_t op_tick,
+                              std::vector<std::uint64_t>* victims) = 0;
+  // Whether after_op is worth calling (it is on the hot path otherwise).
+  virtual bool plans_ahead() const { return false; }
+  virtual void after_op(std::uint64_t /*op_tick*/, std::span<const std::uint64_t> /*chunks*/, Decisions* /*out*/) {}
+};
+
+// `lru`: on demand, the least recently used chunks first (the behaviour of
+// fault-driven Unified Memory, and the baseline the learned policy must beat).
+class LruPolicy final : public ResidencyPolicy {
+ public:
+  std::string_view name() const override { return "lru"; }
+  void choose_victims(std::span<const ChunkCandidate> resident, std::size_t count, std::uint64_t op_tick,
+                      std::vector<std::uint64_t>* victims) override;
+};
+
+// The policy named `name`, or nullptr for a name no policy has.
+std::unique_ptr<ResidencyPolicy> make_policy(std::string_view name);
+
+}  // namespace oversub::policy
