@@ -246,7 +246,16 @@ CUresult Residency::obtain_host_slot(std::int64_t* slot) {
 
 // ---- eviction (the lru policy: on demand, least recently used first) ----
 
-CUresult Residency::evict(std::uint64_t chunk, CUmemGenericAllocationHandle* freed) {
+// Note [Evictions in flight]
+// An eviction starts with the fence and the device-to-host copy and leaves the
+// chunk mapped on the device (state evicting). It finishes once the copy has
+// completed: only then is the address unmapped and the device memory reused.
+// If an op needs the chunk before that, the eviction is cancelled: the chunk
+// simply stays on the device and the host copy is discarded when the copy is
+// done. On demand (no free memory at all) we start and finish at once; ahead
+// of demand (keep_headroom) we start and let the copy overlap the ops that
+// follow.
+CUresult Residency::start_eviction(std::uint64_t chunk) {
   Chunk& c = chunks_[chunk];
   std::int64_t slot = -1;
   if (CUresult res = obtain_host_slot(&slot); res != CUDA_SUCCESS) return res;
@@ -255,28 +264,75 @@ CUresult Residency::evict(std::uint64_t chunk, CUmemGenericAllocationHandle* fre
   // The copy itself, ordered after the fence on our device-to-host stream.
   r.cuMemcpyDtoDAsync_v2(host_base_ + std::uint64_t(slot) * kChunkBytes, address_of(chunk), kChunkBytes, d2h_);
   r.cuEventRecord(done, d2h_);
-  if (trace::Writer* w = trace_writer()) w->evict(address_of(chunk), kChunkBytes, reinterpret_cast<std::uint64_t>(d2h_), evict_reason_);
-  // On demand, the memory is needed now: wait for the copy before unmapping
-  // (cuMemUnmap would not wait for it).
-  wait_host(done);
-  recycle_event(done);
+  if (trace::Writer* w = trace_writer())
+    w->evict(address_of(chunk), kChunkBytes, reinterpret_cast<std::uint64_t>(d2h_), evict_reason_);
+  c.host_slot = slot;
+  c.evicted = done;
+  c.state.store(kEvicting, std::memory_order_release);
+  refresh_hot(chunk);
+  evicting_.push_back(chunk);
+  stats_.bytes_evicted += kChunkBytes;
+  ++stats_.evictions;
+  return CUDA_SUCCESS;
+}
+
+// Returns the chunk's device memory; waits for the copy when `wait`, else
+// returns false if the copy is still running.
+bool Residency::finish_eviction(std::uint64_t chunk, bool wait, CUmemGenericAllocationHandle* freed) {
+  Chunk& c = chunks_[chunk];
+  const RealDriver& r = real_driver();
+  if (wait) wait_host(c.evicted);
+  else if (r.cuEventQuery(c.evicted) != CUDA_SUCCESS) return false;
+  recycle_event(c.evicted);
+  c.evicted = nullptr;
   if (c.ready != nullptr) {
     recycle_event(c.ready);
     c.ready = nullptr;
   }
-  r.cuMemUnmap(address_of(chunk), kChunkBytes);
+  r.cuMemUnmap(address_of(chunk), kChunkBytes);  // safe: the copy, after the last use, is done
   *freed = c.device;
   c.device = 0;
-  c.host_slot = slot;
   c.state.store(kHost, std::memory_order_release);
   refresh_hot(chunk);
   map_host_or_leave_unmapped(chunk);
+  std::erase(evicting_, chunk);
   --device_in_use_;
   ++host_in_use_;
-  stats_.bytes_evicted += kChunkBytes;
-  ++stats_.evictions;
   update_peaks();
+  return true;
+}
+
+void Residency::cancel_eviction(std::uint64_t chunk) {
+  Chunk& c = chunks_[chunk];
+  pending_slots_.push_back(HostSlotRelease{c.host_slot, c.evicted});  // free once the copy is done
+  c.host_slot = -1;
+  c.evicted = nullptr;
+  c.state.store(kDevice, std::memory_order_release);
+  refresh_hot(chunk);
+  std::erase(evicting_, chunk);
+  ++stats_.evictions_cancelled;
+}
+
+CUresult Residency::evict(std::uint64_t chunk, CUmemGenericAllocationHandle* freed) {
+  if (CUresult res = start_eviction(chunk); res != CUDA_SUCCESS) return res;
+  finish_eviction(chunk, true, freed);
   return CUDA_SUCCESS;
+}
+
+// After an op that needed memory: start evictions so that a few chunks are
+// free (or on their way) before the next op asks, chosen by the policy.
+void Residency::keep_headroom(std::uint64_t op_tick) {
+  const std::uint64_t want = std::max<std::uint64_t>(2, budget_chunks_ / 16);
+  const std::uint64_t available =
+      free_device_.size() + evicting_.size() + (budget_chunks_ > device_created_ ? budget_chunks_ - device_created_ : 0);
+  if (available >= want) return;
+  std::vector<policy::ChunkCandidate> resident;
+  for (std::uint64_t i = 0; i < arena_->chunk_count(); ++i)
+    if (chunks_[i].state.load(std::memory_order_relaxed) == kDevice) resident.push_back({i, hot_[i] >> 8});
+  std::vector<std::uint64_t> victims;
+  policy_->choose_victims(resident, want - available, op_tick, &victims);
+  for (std::uint64_t v : victims)
+    if (start_eviction(v) != CUDA_SUCCESS) break;
 }
 
 CUresult Residency::obtain_device_memory(std::uint64_t op_tick, CUmemGenericAllocationHandle* handle) {
@@ -304,6 +360,11 @@ CUresult Residency::obtain_device_memory(std::uint64_t op_tick, CUmemGenericAllo
       return CUDA_SUCCESS;
     }
   }
+  // Then evictions already on their way (Note [Evictions in flight]).
+  if (!evicting_.empty()) {
+    finish_eviction(evicting_.front(), true, handle);
+    return CUDA_SUCCESS;
+  }
   // The policy chooses among the resident chunks (Note [Policy decisions]).
   std::vector<policy::ChunkCandidate> resident;
   for (std::uint64_t i = 0; i < arena_->chunk_count(); ++i)
@@ -321,6 +382,10 @@ CUresult Residency::make_device(std::uint64_t chunk, CUstream stream, std::uint6
   Chunk& c = chunks_[chunk];
   const RealDriver& r = real_driver();
   const std::uint8_t state = c.state.load(std::memory_order_relaxed);
+  if (state == kEvicting) {
+    cancel_eviction(chunk);
+    return CUDA_SUCCESS;
+  }
   if (state == kDevice) {
     // Brought back earlier on our copy stream: order this stream after it too.
     if (c.ready != nullptr && c.ready_waited != stream) {
@@ -403,6 +468,7 @@ CUresult Residency::prepare(const RangeList& ranges, CUstream stream) {
         return res;
       }
   }
+  keep_headroom(tick);
   return CUDA_SUCCESS;
 }
 
@@ -454,6 +520,7 @@ CUresult Residency::allocate(CUdeviceptr* out, std::uint64_t bytes, AllocKind, C
 // last use has completed (freeing never synchronises the device).
 void Residency::release_chunk(std::uint64_t chunk, CUstream stream, bool stream_ordered) {
   Chunk& c = chunks_[chunk];
+  if (c.state.load(std::memory_order_relaxed) == kEvicting) cancel_eviction(chunk);
   const std::uint8_t state = c.state.load(std::memory_order_relaxed);
   --allocated_chunks_;
   c.state.store(kFree, std::memory_order_release);
@@ -507,6 +574,11 @@ bool Residency::release(CUdeviceptr pointer, CUstream stream, bool stream_ordere
 
 void Residency::reclaim(bool wait) {
   const RealDriver& r = real_driver();
+  for (std::size_t i = 0; i < evicting_.size();) {
+    CUmemGenericAllocationHandle freed = 0;
+    if (finish_eviction(evicting_[i], false, &freed)) free_device_.push_back(freed);  // erased evicting_[i]
+    else ++i;
+  }
   for (auto it = pending_.begin(); it != pending_.end();) {
     if (wait) wait_host(it->fence);
     if (!wait && r.cuEventQuery(it->fence) != CUDA_SUCCESS) {
@@ -617,10 +689,11 @@ void Residency::report_at_exit() {
   std::fprintf(f,
                "{\"budget_bytes\": %" PRIu64 ", \"host_limit_bytes\": %" PRIu64 ", \"peak_device_bytes\": %" PRIu64
                ", \"peak_host_bytes\": %" PRIu64 ", \"peak_allocated_bytes\": %" PRIu64 ", \"bytes_evicted\": %" PRIu64
-               ", \"bytes_prefetched\": %" PRIu64 ", \"evictions\": %" PRIu64 ", \"prefetches\": %" PRIu64
+               ", \"bytes_prefetched\": %" PRIu64 ", \"evictions\": %" PRIu64 ", \"evictions_cancelled\": %" PRIu64
+               ", \"prefetches\": %" PRIu64
                ", \"host_wait_ns\": %" PRIu64 ", \"ops\": %" PRIu64 ", \"policy\": \"lru\", \"strict\": %s}\n",
                s.budget_bytes, s.host_limit_bytes, s.peak_device_bytes, s.peak_host_bytes, s.peak_allocated_bytes,
-               s.bytes_evicted, s.bytes_prefetched, s.evictions, s.prefetches, s.host_wait_ns, s.ops,
+               s.bytes_evicted, s.bytes_prefetched, s.evictions, s.evictions_cancelled, s.prefetches, s.host_wait_ns, s.ops,
                strict_ ? "true" : "false");
   std::fclose(f);
 }

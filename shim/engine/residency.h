@@ -5,6 +5,8 @@
 // Note [Chunk states]
 //   unbacked  allocated, never touched: no memory behind it (contents undefined)
 //   device    backed by a device chunk, mapped read-write
+//   evicting  still device-backed; its copy to the host is in flight
+//             (Note [Evictions in flight] in residency.cpp)
 //   host      evicted: the data is in a host slot; the address is mapped to
 //             that host memory (an unpredicted access is slow, not fatal) or,
 //             with OVERSUB_STRICT=1, left unmapped so that it faults
@@ -91,6 +93,7 @@ struct ResidencyStats {
   std::uint64_t bytes_evicted = 0;
   std::uint64_t bytes_prefetched = 0;
   std::uint64_t evictions = 0;
+  std::uint64_t evictions_cancelled = 0;
   std::uint64_t prefetches = 0;
   std::uint64_t host_wait_ns = 0;
   std::uint64_t ops = 0;
@@ -127,12 +130,13 @@ class Residency {
   void report_at_exit();
 
  private:
-  enum State : std::uint8_t { kFree, kUnbacked, kDevice, kHost };
+  enum State : std::uint8_t { kFree, kUnbacked, kDevice, kEvicting, kHost };
   struct Chunk {
     std::atomic<std::uint8_t> state{kFree};
     CUmemGenericAllocationHandle device = 0;
     std::int64_t host_slot = -1;
     CUevent ready = nullptr;   // prefetch copy; streams not yet ordered after it wait on it
+    CUevent evicted = nullptr; // evicting: the device-to-host copy's completion
     CUstream ready_waited = nullptr;
     std::uint32_t users = 0;   // allocations that overlap it
     bool small = false;
@@ -164,6 +168,10 @@ class Residency {
   CUresult make_device(std::uint64_t chunk, CUstream stream, std::uint64_t op_tick);
   CUresult obtain_device_memory(std::uint64_t op_tick, CUmemGenericAllocationHandle* handle);
   CUresult evict(std::uint64_t chunk, CUmemGenericAllocationHandle* freed);
+  CUresult start_eviction(std::uint64_t chunk);
+  bool finish_eviction(std::uint64_t chunk, bool wait, CUmemGenericAllocationHandle* freed);
+  void cancel_eviction(std::uint64_t chunk);
+  void keep_headroom(std::uint64_t op_tick);
   CUresult obtain_host_slot(std::int64_t* slot);
   CUresult map_device(std::uint64_t chunk, CUmemGenericAllocationHandle handle);
   void map_host_or_leave_unmapped(std::uint64_t chunk);
@@ -208,6 +216,7 @@ class Residency {
   std::uint64_t host_in_use_ = 0;
 
   std::vector<PendingRelease> pending_;
+  std::vector<std::uint64_t> evicting_;  // chunks whose eviction copy is in flight, oldest first
   std::vector<HostSlotRelease> pending_slots_;
   std::vector<CUevent> spare_events_;
   std::vector<CUstream> known_streams_;

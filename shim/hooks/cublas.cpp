@@ -317,3 +317,42 @@ OVERSUB_EXPORT cublasStatus_t cublasGetMatrix(int rows, int cols, int element_by
   return library_call(OpKind::cublas, op_name, nullptr, r, CUBLAS_STATUS_ALLOC_FAILED,
                       [&] { return REAL_CUBLAS(cublasGetMatrix, rows, cols, element_bytes, A, lda, B, ldb); });
 }
+
+// The Async forms are the same copies, queued on the caller's stream.
+OVERSUB_EXPORT cublasStatus_t cublasSetVectorAsync(int n, int element_bytes, const void* x, int incx, void* y, int incy,
+                                                   cudaStream_t stream) {
+  NAME(cublasSetVectorAsync);
+  RangeList r;
+  add_range(r, y, strided_bytes(n, incy, std::uint64_t(element_bytes)), Access::write);
+  return library_call(OpKind::cublas, op_name, reinterpret_cast<CUstream>(stream), r, CUBLAS_STATUS_ALLOC_FAILED,
+                      [&] { return REAL_CUBLAS(cublasSetVectorAsync, n, element_bytes, x, incx, y, incy, stream); });
+}
+
+OVERSUB_EXPORT cublasStatus_t cublasGetVectorAsync(int n, int element_bytes, const void* x, int incx, void* y, int incy,
+                                                   cudaStream_t stream) {
+  NAME(cublasGetVectorAsync);
+  RangeList r;
+  add_range(r, x, strided_bytes(n, incx, std::uint64_t(element_bytes)), Access::read);
+  return library_call(OpKind::cublas, op_name, reinterpret_cast<CUstream>(stream), r, CUBLAS_STATUS_ALLOC_FAILED,
+                      [&] { return REAL_CUBLAS(cublasGetVectorAsync, n, element_bytes, x, incx, y, incy, stream); });
+}
+
+OVERSUB_EXPORT cublasStatus_t cublasSetMatrixAsync(int rows, int cols, int element_bytes, const void* A, int lda,
+                                                   void* B, int ldb, cudaStream_t stream) {
+  NAME(cublasSetMatrixAsync);
+  RangeList r;
+  add_range(r, B, matrix_bytes(rows, cols, ldb, std::uint64_t(element_bytes)), Access::write);
+  return library_call(OpKind::cublas, op_name, reinterpret_cast<CUstream>(stream), r, CUBLAS_STATUS_ALLOC_FAILED, [&] {
+    return REAL_CUBLAS(cublasSetMatrixAsync, rows, cols, element_bytes, A, lda, B, ldb, stream);
+  });
+}
+
+OVERSUB_EXPORT cublasStatus_t cublasGetMatrixAsync(int rows, int cols, int element_bytes, const void* A, int lda,
+                                                   void* B, int ldb, cudaStream_t stream) {
+  NAME(cublasGetMatrixAsync);
+  RangeList r;
+  add_range(r, A, matrix_bytes(rows, cols, lda, std::uint64_t(element_bytes)), Access::read);
+  return library_call(OpKind::cublas, op_name, reinterpret_cast<CUstream>(stream), r, CUBLAS_STATUS_ALLOC_FAILED, [&] {
+    return REAL_CUBLAS(cublasGetMatrixAsync, rows, cols, element_bytes, A, lda, B, ldb, stream);
+  });
+}

@@ -148,12 +148,17 @@ void add_extent(RangeList& r, const void* pointer, const Extent& e, Access acces
   else add_allocation_range(r, address, access);
 }
 
+// A host scaling parameter that is zero: a double when the output's type is
+// CUDNN_DATA_DOUBLE, a float otherwise (Note [cuDNN blending]).
+bool host_zero(cudnnDataType_t type, const void* scale) {
+  if (scale == nullptr) return false;
+  return type == CUDNN_DATA_DOUBLE ? *static_cast<const double*>(scale) == 0.0
+                                   : *static_cast<const float*>(scale) == 0.0f;
+}
+
 // Note [cuDNN blending]: write-only when *beta is a zero of the output's type.
 Access blend_access(cudnnDataType_t type, const void* beta) {
-  if (beta == nullptr) return Access::read_write;
-  const bool zero = type == CUDNN_DATA_DOUBLE ? *static_cast<const double*>(beta) == 0.0
-                                              : *static_cast<const float*>(beta) == 0.0f;
-  return zero ? Access::write : Access::read_write;
+  return host_zero(type, beta) ? Access::write : Access::read_write;
 }
 
 // An input read in full.
@@ -265,6 +270,30 @@ OVERSUB_EXPORT cudnnStatus_t cudnnConvolutionBackwardBias(cudnnHandle_t handle, 
   return CALL(cudnnConvolutionBackwardBias, handle, r, alpha, dyDesc, dy, beta, dbDesc, db);
 }
 
+// y = act(alpha1*conv(x, w) + alpha2*z + bias). y is not blended with its
+// prior contents (there is no beta): it is written only. z is the residual,
+// read unless *alpha2 is zero (Note [cuDNN blending]); it may be y itself, in
+// which case RangeList merges the two adjacent ranges into read|write. bias is 1 x K x 1 x 1,
+// broadcast over y; the workspace is scratch as for cudnnConvolutionForward.
+OVERSUB_EXPORT cudnnStatus_t cudnnConvolutionBiasActivationForward(
+    cudnnHandle_t handle, const void* alpha1, const cudnnTensorDescriptor_t xDesc, const void* x,
+    const cudnnFilterDescriptor_t wDesc, const void* w, const cudnnConvolutionDescriptor_t convDesc,
+    cudnnConvolutionFwdAlgo_t algo, void* workSpace, size_t workSpaceSizeInBytes, const void* alpha2,
+    const cudnnTensorDescriptor_t zDesc, const void* z, const cudnnTensorDescriptor_t biasDesc, const void* bias,
+    const cudnnActivationDescriptor_t activationDesc, const cudnnTensorDescriptor_t yDesc, void* y) {
+  NAME(cudnnConvolutionBiasActivationForward);
+  RangeList r;
+  add_input(r, xDesc, x);
+  add_input(r, wDesc, w);
+  add_workspace(r, workSpace, workSpaceSizeInBytes);
+  add_input(r, biasDesc, bias);
+  const Extent out = extent_of(yDesc);
+  if (!host_zero(out.type, alpha2)) add_input(r, zDesc, z);
+  add_extent(r, y, out, Access::write);  // right after z: RangeList merges neighbours only
+  return CALL(cudnnConvolutionBiasActivationForward, handle, r, alpha1, xDesc, x, wDesc, w, convDesc, algo,
+              workSpace, workSpaceSizeInBytes, alpha2, zDesc, z, biasDesc, bias, activationDesc, yDesc, y);
+}
+
 // ---- tensor arithmetic ----
 
 // C = alpha*A + beta*C, A broadcast over C.
@@ -288,6 +317,34 @@ OVERSUB_EXPORT cudnnStatus_t cudnnOpTensor(cudnnHandle_t handle, const cudnnOpTe
   add_input(r, bDesc, B);
   add_forward(r, aDesc, A, beta, cDesc, C);
   return CALL(cudnnOpTensor, handle, r, opTensorDesc, alpha1, aDesc, A, alpha2, bDesc, B, beta, cDesc, C);
+}
+
+// y = alpha*x + beta*y, between two layouts of the same extents.
+OVERSUB_EXPORT cudnnStatus_t cudnnTransformTensor(cudnnHandle_t handle, const void* alpha,
+                                                  const cudnnTensorDescriptor_t xDesc, const void* x,
+                                                  const void* beta, const cudnnTensorDescriptor_t yDesc, void* y) {
+  NAME(cudnnTransformTensor);
+  RangeList r;
+  add_forward(r, xDesc, x, beta, yDesc, y);
+  return CALL(cudnnTransformTensor, handle, r, alpha, xDesc, x, beta, yDesc, y);
+}
+
+// y[i] = *valuePtr: written only.
+OVERSUB_EXPORT cudnnStatus_t cudnnSetTensor(cudnnHandle_t handle, const cudnnTensorDescriptor_t yDesc, void* y,
+                                            const void* valuePtr) {
+  NAME(cudnnSetTensor);
+  RangeList r;
+  add_extent(r, y, extent_of(yDesc), Access::write);
+  return CALL(cudnnSetTensor, handle, r, yDesc, y, valuePtr);
+}
+
+// y[i] = *alpha * y[i]: read and written, whatever alpha is.
+OVERSUB_EXPORT cudnnStatus_t cudnnScaleTensor(cudnnHandle_t handle, const cudnnTensorDescriptor_t yDesc, void* y,
+                                              const void* alpha) {
+  NAME(cudnnScaleTensor);
+  RangeList r;
+  add_extent(r, y, extent_of(yDesc), Access::read_write);
+  return CALL(cudnnScaleTensor, handle, r, yDesc, y, alpha);
 }
 
 // ---- activation, pooling, softmax ----
