@@ -21,9 +21,10 @@ def run(*cmd: str) -> str:
 def main() -> int:
     runtime, programs = sys.argv[1], sys.argv[2:]
     problems = []
-    dynamic = run("readelf", "-d", runtime)
-    if "libcuda.so" in dynamic:
-        problems.append(f"{runtime} has a NEEDED entry for libcuda")
+    needed = [line for line in run("readelf", "-d", runtime).splitlines() if "(NEEDED)" in line]
+    for library in ("libcuda.so", "libcudart.so"):
+        if any(library in line for line in needed):
+            problems.append(f"{runtime} has a NEEDED entry for {library}")
     undefined = run("nm", "-D", "--undefined-only", runtime)
     driver_refs = [line.split()[-1] for line in undefined.splitlines() if re.search(r"\bcu[A-Z]\w*", line)]
     if driver_refs:
