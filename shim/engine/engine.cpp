@@ -146,6 +146,7 @@ thread_local ThreadState t_thread_state __attribute__((tls_model("initial-exec")
 AddressMap* const g_address_map = new AddressMap;
 
 trace::Writer* trace_writer() { return state().writer; }
+bool tracing() { return state().writer != nullptr; }
 
 const RealDriver& resolve_real_driver() {
   const RealDriver& r = driver_tables().real;

@@ -157,6 +157,8 @@ class RangeList {
 extern AddressMap* const g_address_map;
 inline AddressMap& address_map() { return *g_address_map; }
 std::uint32_t intern_name(std::string_view name);
+// Whether a trace is being written (OVERSUB_TRACE).
+bool tracing();
 void record_op(OpKind kind, std::uint32_t name, CUstream stream, const RangeList& ranges,
                trace::CopyDirection direction = trace::CopyDirection::none);
 void record_alloc(std::uint64_t base, std::uint64_t bytes, AllocKind kind, CUstream stream);

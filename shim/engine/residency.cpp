@@ -159,9 +159,13 @@ void Residency::wait_host(CUevent e) {
 }
 
 void Residency::note_stream(CUstream stream) {
+  const pthread_t self = pthread_self();
   last_stream_ = stream;
-  if (std::find(known_streams_.begin(), known_streams_.end(), stream) == known_streams_.end())
-    known_streams_.push_back(stream);
+  last_thread_ = self;
+  const bool per_thread = stream == CU_STREAM_PER_THREAD;
+  for (const KnownStream& k : known_streams_)
+    if (k.stream == stream && (!per_thread || pthread_equal(k.thread, self))) return;
+  known_streams_.push_back(KnownStream{stream, self});
 }
 
 void Residency::refresh_hot(std::uint64_t k) {
@@ -175,19 +179,33 @@ void Residency::refresh_hot(std::uint64_t k) {
 CUevent Residency::fence_after_uses(Chunk&) {
   const RealDriver& r = real_driver();
   CUevent done = new_event();
+  const pthread_t self = pthread_self();
+  bool other_threads_default_stream = false;
   // Our copy stream waits for every stream the program used, then marks the point.
   for (auto it = known_streams_.begin(); it != known_streams_.end();) {
+    if (it->stream == CU_STREAM_PER_THREAD && !pthread_equal(it->thread, self)) {
+      // Another thread's default stream cannot be named from here.
+      other_threads_default_stream = true;
+      ++it;
+      continue;
+    }
     CUevent e = new_event();
-    if (r.cuEventRecord(e, *it) != CUDA_SUCCESS) {
+    if (r.cuEventRecord(e, it->stream) != CUDA_SUCCESS) {
       recycle_event(e);
       it = known_streams_.erase(it);  // destroyed since: its work can no longer be fenced on
-      if (std::find(known_streams_.begin(), known_streams_.end(), last_stream_) == known_streams_.end())
-        last_stream_ = kNoStream;
+      last_stream_ = kNoStream;       // re-noted on the next op
       continue;
     }
     r.cuStreamWaitEvent(d2h_, e, 0);
     recycle_event(e);  // the wait captured the event's state: it may be recorded again
     ++it;
+  }
+  // The only safe fence then is the whole device: wait for it (rare: a program
+  // that uses per-thread default streams from several threads).
+  if (other_threads_default_stream) {
+    const std::uint64_t start = now_ns();
+    r.cuCtxSynchronize();
+    stats_.host_wait_ns += now_ns() - start;
   }
   r.cuEventRecord(done, d2h_);
   return done;
@@ -440,7 +458,8 @@ CUresult Residency::make_device(std::uint64_t chunk, CUstream stream, std::uint6
 CUresult Residency::prepare(const RangeList& ranges, CUstream stream) {
   const std::uint64_t tick = ++op_tick_;
   ++stats_.ops;
-  if (stream != last_stream_) note_stream(stream);
+  if (stream != last_stream_ || (stream == CU_STREAM_PER_THREAD && !pthread_equal(pthread_self(), last_thread_)))
+    note_stream(stream);
   std::uint64_t all_ready = 1;
   const std::uint64_t stamp = tick << 8;
   for (std::size_t i = 0; i < ranges.size(); ++i) {

@@ -36,6 +36,7 @@
 #pragma once
 
 #include <cuda.h>
+#include <pthread.h>
 #include <sched.h>
 
 #include <atomic>
@@ -219,7 +220,14 @@ class Residency {
   std::vector<std::uint64_t> evicting_;  // chunks whose eviction copy is in flight, oldest first
   std::vector<HostSlotRelease> pending_slots_;
   std::vector<CUevent> spare_events_;
-  std::vector<CUstream> known_streams_;
+  // Every stream the program has used, with the thread that used it: a
+  // per-thread default stream handle means a different stream on each thread.
+  struct KnownStream {
+    CUstream stream;
+    pthread_t thread;
+  };
+  std::vector<KnownStream> known_streams_;
+  pthread_t last_thread_ = 0;
 
   CUstream d2h_ = nullptr, h2d_ = nullptr;
   CUdevice device_ = 0;

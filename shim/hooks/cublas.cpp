@@ -186,6 +186,10 @@ OVERSUB_EXPORT cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t h, cubla
 // handle's stream (so it sees every earlier write to the arrays), then a wait
 // for that stream. It costs a host wait per batched call, which is rare in
 // training next to strided-batched GEMMs, and it is the only way to know.
+// Only swap mode (which must make the matrices resident) and a traced run
+// (which records them) read them; plain passthrough leaves the call's timing
+// alone. A program whose stream waits for something the calling thread does
+// only after the call would deadlock here: a known limit.
 OVERSUB_EXPORT cublasStatus_t cublasSgemmBatched(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m,
                                                  int n, int k, const float* alpha, const float* const A[], int lda,
                                                  const float* const B[], int ldb, const float* beta, float* const C[],
@@ -198,7 +202,8 @@ OVERSUB_EXPORT cublasStatus_t cublasSgemmBatched(cublasHandle_t h, cublasOperati
   add_range(r, B, array_bytes, Access::read);
   add_range(r, C, array_bytes, Access::read);
   const RealDriver& d = real_driver();
-  if (batch > 0 && d.cuMemcpyDtoHAsync_v2 != nullptr && d.cuStreamSynchronize != nullptr) {
+  const bool need_targets = Residency::get() != nullptr || tracing();
+  if (need_targets && batch > 0 && d.cuMemcpyDtoHAsync_v2 != nullptr && d.cuStreamSynchronize != nullptr) {
     std::vector<std::uint64_t> pointers(std::size_t(batch) * 3);
     const std::uint64_t arrays[3] = {reinterpret_cast<std::uint64_t>(A), reinterpret_cast<std::uint64_t>(B),
                                      reinterpret_cast<std::uint64_t>(C)};
