@@ -66,14 +66,14 @@ constexpr Setting kSettings[] = {
        return true;
      }},
     {{"OVERSUB_STATS", "path", "(none)", "a writable file path",
-      "write the run's statistics as JSON to this file at exit"},
+      "write the run's statistics as JSON to this file at exit (%p in the path becomes the process id)"},
      [](Config* c, std::string_view v) {
        if (v.empty()) return false;
        c->stats_path = std::string(v);
        return true;
      }},
     {{"OVERSUB_TRACE", "path", "(none)", "a writable file path",
-      "write a trace of allocations, ops and sync points to this file"},
+      "write a trace of allocations, ops and sync points to this file (%p in the path becomes the process id)"},
      [](Config* c, std::string_view v) {
        if (v.empty()) return false;
        c->trace_path = std::string(v);
@@ -127,6 +127,19 @@ Config load() {
 }  // namespace
 
 Config default_config() { return Config{Mode::swap, {}, 1, 0, 0, 0, false, PolicyKind::lru, {}}; }
+
+std::string expand_process_id(const std::string& path) {
+  std::string out;
+  for (std::size_t i = 0; i < path.size(); ++i) {
+    if (path[i] == '%' && i + 1 < path.size() && path[i + 1] == 'p') {
+      out += std::to_string(getpid());
+      ++i;
+    } else {
+      out += path[i];
+    }
+  }
+  return out;
+}
 
 bool parse_size(const char* text, std::uint64_t* bytes) {
   if (text == nullptr || *text == '\0' || *text == '-' || *text == '+') return false;

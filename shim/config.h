@@ -27,6 +27,10 @@ struct Config {
   std::string stats_path;       // empty: no stats file
 };
 
+// Replaces each "%p" in a path by the process id, so that every process of a
+// multi-process job (torchrun, mpirun) writes its own trace or stats file.
+std::string expand_process_id(const std::string& path);
+
 // Parses "12GiB", "512MiB", "1.5GB", "4096" (bytes). False when malformed or zero.
 bool parse_size(const char* text, std::uint64_t* bytes);
 

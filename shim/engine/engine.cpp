@@ -159,7 +159,7 @@ void start() {
   std::call_once(once, [] {
     const Config& c = config();  // exits with status 2 on a bad OVERSUB_* value
     (void)resolve_real_driver();
-    if (!c.trace_path.empty()) open_trace(c.trace_path);
+    if (!c.trace_path.empty()) open_trace(expand_process_id(c.trace_path));
     log_debug("started in %s mode", c.mode == Mode::passthrough ? "passthrough" : "swap");
     g_started.store(true, std::memory_order_release);
   });

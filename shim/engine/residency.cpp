@@ -698,8 +698,8 @@ void Residency::report_at_exit() {
                  "), host waited %.1f ms, %" PRIu64 " ops\n",
                  s.peak_device_bytes >> 20, s.budget_bytes >> 20, s.peak_host_bytes >> 20, s.bytes_evicted >> 20,
                  s.evictions, s.bytes_prefetched >> 20, s.prefetches, double(s.host_wait_ns) / 1e6, s.ops);
-  const std::string& path = config().stats_path;
-  if (path.empty()) return;
+  if (config().stats_path.empty()) return;
+  const std::string path = expand_process_id(config().stats_path);
   FILE* f = std::fopen(path.c_str(), "w");
   if (f == nullptr) {
     log_error("OVERSUB_STATS: cannot write %s", path.c_str());

@@ -7,6 +7,8 @@
 #include <sstream>
 #include <string>
 
+#include <unistd.h>
+
 #include "shim/config.h"
 
 namespace oversub {
@@ -64,6 +66,14 @@ TEST(ShimConfig, ParsesSizesAndPercentages) {
   EXPECT_TRUE(apply_setting(&c, "OVERSUB_DEVICE_BUDGET", "2GiB", &error));
   EXPECT_EQ(c.budget_bytes, 2ull << 30);
   EXPECT_EQ(c.budget_percent, 0.0);
+}
+
+TEST(ShimConfig, PercentPInPathsBecomesTheProcessId) {
+  const std::string pid = std::to_string(getpid());
+  EXPECT_EQ(expand_process_id("/tmp/run-%p.trace"), "/tmp/run-" + pid + ".trace");
+  EXPECT_EQ(expand_process_id("%p/%p"), pid + "/" + pid);
+  EXPECT_EQ(expand_process_id("plain.json"), "plain.json");
+  EXPECT_EQ(expand_process_id("100%"), "100%");
 }
 
 TEST(ShimConfig, BadValuesNameTheVariableTheValueAndTheForm) {
