@@ -32,6 +32,9 @@ constexpr Setting kSettings[] = {
      [](Config* c, std::string_view v) {
        if (!v.empty() && v.back() == '%') {
          std::string number(v.substr(0, v.size() - 1));
+         if (number.find_first_not_of("0123456789.") != std::string::npos || number.empty() || number[0] == '.' ||
+             number.back() == '.' || number.find('.') != number.rfind('.'))
+           return false;
          char* end = nullptr;
          double pct = std::strtod(number.c_str(), &end);
          if (number.empty() || *end != '\0' || !(pct > 0 && pct <= 100)) return false;
@@ -142,6 +145,20 @@ std::string expand_process_id(const std::string& path) {
 }
 
 bool parse_size(const char* text, std::uint64_t* bytes) {
+  // Digits, an optional fraction, then the unit: strtod alone would also take
+  // "1e3", "0x10" or " 5", which are not sizes anyone means.
+  {
+    const char* c = text == nullptr ? "" : text;
+    if (*c < '0' || *c > '9') return false;
+    while (*c >= '0' && *c <= '9') ++c;
+    if (*c == '.') {
+      ++c;
+      if (*c < '0' || *c > '9') return false;
+      while (*c >= '0' && *c <= '9') ++c;
+    }
+    for (; *c != '\0'; ++c)
+      if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z'))) return false;
+  }
   if (text == nullptr || *text == '\0' || *text == '-' || *text == '+') return false;
   errno = 0;
   char* end = nullptr;

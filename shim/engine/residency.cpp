@@ -200,6 +200,11 @@ CUevent Residency::fence_after_uses(Chunk&) {
     recycle_event(e);  // the wait captured the event's state: it may be recorded again
     ++it;
   }
+  // Our own prefetch copies write chunks too: the fence follows them as well.
+  CUevent h2d_point = new_event();
+  r.cuEventRecord(h2d_point, h2d_);
+  r.cuStreamWaitEvent(d2h_, h2d_point, 0);
+  recycle_event(h2d_point);
   // The only safe fence then is the whole device: wait for it (rare: a program
   // that uses per-thread default streams from several threads).
   if (other_threads_default_stream) {
@@ -208,6 +213,22 @@ CUevent Residency::fence_after_uses(Chunk&) {
     stats_.host_wait_ns += now_ns() - start;
   }
   r.cuEventRecord(done, d2h_);
+  return done;
+}
+
+// A stream-ordered free: the point `stream` has reached, and after our own
+// copy streams' work (an eviction copy still reading the chunk, a prefetch
+// still writing it), both of which the program knows nothing about.
+CUevent Residency::stream_fence(CUstream stream) {
+  const RealDriver& r = real_driver();
+  CUevent point = new_event(), h2d_point = new_event(), done = new_event();
+  r.cuEventRecord(point, stream);
+  r.cuEventRecord(h2d_point, h2d_);
+  r.cuStreamWaitEvent(d2h_, point, 0);
+  r.cuStreamWaitEvent(d2h_, h2d_point, 0);
+  r.cuEventRecord(done, d2h_);
+  recycle_event(point);
+  recycle_event(h2d_point);
   return done;
 }
 
@@ -399,10 +420,12 @@ CUresult Residency::obtain_device_memory(std::uint64_t op_tick, CUmemGenericAllo
 CUresult Residency::make_device(std::uint64_t chunk, CUstream stream, std::uint64_t op_tick) {
   Chunk& c = chunks_[chunk];
   const RealDriver& r = real_driver();
-  const std::uint8_t state = c.state.load(std::memory_order_relaxed);
+  std::uint8_t state = c.state.load(std::memory_order_relaxed);
   if (state == kEvicting) {
+    // Still on the device: keep it there, and go on to order this stream after
+    // a prefetch copy that may still be filling it.
     cancel_eviction(chunk);
-    return CUDA_SUCCESS;
+    state = kDevice;
   }
   if (state == kDevice) {
     // Brought back earlier on our copy stream: order this stream after it too.
@@ -548,13 +571,7 @@ void Residency::release_chunk(std::uint64_t chunk, CUstream stream, bool stream_
     arena_->give_chunks(chunk, 1);
     return;
   }
-  CUevent fence = nullptr;
-  if (stream_ordered) {
-    fence = new_event();
-    real_driver().cuEventRecord(fence, stream);
-  } else {
-    fence = fence_after_uses(c);
-  }
+  CUevent fence = stream_ordered ? stream_fence(stream) : fence_after_uses(c);
   if (state == kHost) {
     if (!strict_) real_driver().cuMemUnmap(address_of(chunk), kChunkBytes);
     pending_slots_.push_back(HostSlotRelease{c.host_slot, nullptr});
@@ -577,10 +594,14 @@ bool Residency::release(CUdeviceptr pointer, CUstream stream, bool stream_ordere
   const Block block = *at;
   blocks_by_base_.erase(at);
   if (block.small) {
+    // The block's bytes may be handed out again only once its last use is
+    // over, like a whole chunk (Note [Chunk states]): until its fence completes
+    // it stays taken in the arena.
     Chunk& c = chunks_[block.first_chunk];
     --c.users;
     const std::uint64_t offset = block.base - address_of(block.first_chunk);
-    if (arena_->give_small(block.first_chunk, offset, block.bytes)) release_chunk(block.first_chunk, stream, stream_ordered);
+    CUevent fence = stream_ordered ? stream_fence(stream) : fence_after_uses(c);
+    pending_small_.push_back(PendingSmall{block.first_chunk, offset, block.bytes, fence});
   } else {
     for (std::uint64_t k = block.first_chunk; k < block.first_chunk + block.chunk_count; ++k) {
       chunks_[k].users = 0;
@@ -593,6 +614,20 @@ bool Residency::release(CUdeviceptr pointer, CUstream stream, bool stream_ordere
 
 void Residency::reclaim(bool wait) {
   const RealDriver& r = real_driver();
+  std::vector<std::uint64_t> emptied;
+  for (auto it = pending_small_.begin(); it != pending_small_.end();) {
+    if (wait) wait_host(it->fence);
+    else if (r.cuEventQuery(it->fence) != CUDA_SUCCESS) {
+      ++it;
+      continue;
+    }
+    recycle_event(it->fence);
+    if (arena_->give_small(it->chunk, it->offset_bytes, it->bytes)) emptied.push_back(it->chunk);
+    it = pending_small_.erase(it);
+  }
+  // An emptied shared chunk: its blocks' last uses are over; release it the
+  // ordinary way (a second, cheap fence).
+  for (std::uint64_t chunk : emptied) release_chunk(chunk, nullptr, false);
   for (std::size_t i = 0; i < evicting_.size();) {
     CUmemGenericAllocationHandle freed = 0;
     if (finish_eviction(evicting_[i], false, &freed)) free_device_.push_back(freed);  // erased evicting_[i]

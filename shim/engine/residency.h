@@ -150,6 +150,12 @@ class Residency {
     std::int64_t slot;
     CUevent done;
   };
+  struct PendingSmall {        // a freed small block, reusable once `fence` completes
+    std::uint64_t chunk;
+    std::uint64_t offset_bytes;
+    std::uint64_t bytes;
+    CUevent fence;
+  };
   struct Block {               // one application allocation
     std::uint64_t base;
     std::uint64_t bytes;
@@ -177,6 +183,7 @@ class Residency {
   CUresult map_device(std::uint64_t chunk, CUmemGenericAllocationHandle handle);
   void map_host_or_leave_unmapped(std::uint64_t chunk);
   CUevent fence_after_uses(Chunk& c);
+  CUevent stream_fence(CUstream stream);
   void note_stream(CUstream stream);
   // Recomputes chunk k's hot word after its state or `ready` changed.
   void refresh_hot(std::uint64_t k);
@@ -217,6 +224,7 @@ class Residency {
   std::uint64_t host_in_use_ = 0;
 
   std::vector<PendingRelease> pending_;
+  std::vector<PendingSmall> pending_small_;
   std::vector<std::uint64_t> evicting_;  // chunks whose eviction copy is in flight, oldest first
   std::vector<HostSlotRelease> pending_slots_;
   std::vector<CUevent> spare_events_;

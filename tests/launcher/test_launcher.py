@@ -373,7 +373,8 @@ class SizeGrammarAgreesWithShim(unittest.TestCase):
     would reject it at the first CUDA call (Note [Size grammar])."""
 
     VALUES = ["1", "4096", "512MiB", "1.5GiB", "2TB", "100B", "8KB", "0.5%", "62.5%", "100%",
-              "lots", "0", "0%", "101%", "-5GiB", "+5GiB", "1.5", "1.5B", "12XB", "5 GiB", "5gib", "%", ""]
+              "lots", "0", "0%", "101%", "-5GiB", "+5GiB", "1.5", "1.5B", "12XB", "5 GiB", "5gib", "%", "",
+              "1e3", "0x10", " 5", "1e2%", ".5GiB"]
 
     def shim_accepts(self, variable, value):
         env = clean_environment(LD_LIBRARY_PATH=SIMCUDA_DIR, LD_PRELOAD=LIBRARY, OVERSUB_LOG="quiet")

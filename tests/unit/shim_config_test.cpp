@@ -58,7 +58,7 @@ TEST(ShimConfig, ParsesSizesAndPercentages) {
   EXPECT_EQ(bytes, 512ull << 20);
   EXPECT_TRUE(parse_size("4096", &bytes));
   EXPECT_EQ(bytes, 4096u);
-  for (const char* bad : {"", "0", "-1", "12 GiB", "lots", "1.5", "3XB"}) EXPECT_FALSE(parse_size(bad, &bytes)) << bad;
+  for (const char* bad : {"", "0", "-1", "12 GiB", "lots", "1.5", "3XB", "1e3", "0x10", " 5", "1.GiB", ".5GiB"}) EXPECT_FALSE(parse_size(bad, &bytes)) << bad;
   Config c = default_config();
   std::string error;
   EXPECT_TRUE(apply_setting(&c, "OVERSUB_DEVICE_BUDGET", "75%", &error));

@@ -76,6 +76,20 @@ Settings load() {
 }  // namespace
 
 bool parse_size_bytes(const char* text, std::uint64_t* bytes) {
+  // Digits, an optional fraction, then the unit: strtod alone would also take
+  // "1e3", "0x10" or " 5", which are not sizes anyone means.
+  {
+    const char* c = text == nullptr ? "" : text;
+    if (*c < '0' || *c > '9') return false;
+    while (*c >= '0' && *c <= '9') ++c;
+    if (*c == '.') {
+      ++c;
+      if (*c < '0' || *c > '9') return false;
+      while (*c >= '0' && *c <= '9') ++c;
+    }
+    for (; *c != '\0'; ++c)
+      if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z'))) return false;
+  }
   if (text == nullptr || *text == '\0' || *text == '-' || *text == '+') return false;
   errno = 0;
   char* end = nullptr;
