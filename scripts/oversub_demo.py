@@ -53,6 +53,21 @@ def _mib(n):
     return f"{n / MiB:.1f} MiB"
 
 
+def _plot(root, trace_path, png_path):
+    """Draws the trace's memory timeline; returns the PNG's path, or why there is none."""
+    cli = os.path.join(root, "build", "tracer", "oversub-trace")
+    if not os.path.exists(cli):
+        return f"not drawn ({cli} is missing)"
+    try:
+        plot = subprocess.run([cli, "plot", trace_path, "-o", png_path], capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"not drawn ({e})"
+    if plot.returncode != 0:
+        why = (plot.stderr or plot.stdout).strip() or f"exit status {plot.returncode}"
+        return f"not drawn ({why})"
+    return png_path
+
+
 def run_demo(here, argv):
     if argv:
         print("usage: oversub demo", file=sys.stderr)
@@ -62,7 +77,7 @@ def run_demo(here, argv):
         print("oversub demo: needs a source checkout (it trains tests/workloads/cnn_train)", file=sys.stderr)
         return 1
     gpu = _has_gpu()
-    targets = ["shim/liboversub.so", "tests/workloads/cnn_train"]
+    targets = ["shim/liboversub.so", "tests/workloads/cnn_train", "tracer/oversub-trace"]
     if not gpu:
         targets += ["tests/simcuda/libcuda.so.1", "tests/simcuda/libcudart.so.13", "tests/simcuda/libcublas.so.13",
                     "tests/simcuda/libcudnn.so.9"]
@@ -129,7 +144,7 @@ def run_demo(here, argv):
     print(f"  results bit-identical   {'yes' if identical else 'NO'}")
     print()
     print(f"  trace: {trace_path}  (oversub-trace summary {trace_path})")
-    print("  memory timeline plot: not available yet (oversub-trace plot arrives with the offline analysis)")
+    print(f"  memory timeline plot: {_plot(root, trace_path, os.path.join(out_dir, 'memory-timeline.png'))}")
     if not gpu:
         print("  note: times on the simulated GPU measure the CPU simulation, not a GPU")
     return 0 if identical else 1

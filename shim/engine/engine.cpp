@@ -101,7 +101,7 @@ void open_trace(const std::string& path) {
   info.start_monotonic_ns = std::uint64_t(mono_now.tv_sec) * 1'000'000'000 + std::uint64_t(mono_now.tv_nsec);
   info.oversub_version = OVERSUB_VERSION;
   info.mode = config().mode == Mode::passthrough ? "passthrough" : "swap";
-  info.policy = "none";
+  info.policy = config().mode == Mode::swap ? "lru" : "none";  // the only policy so far
   w->process(info);
   state().writer = w.release();
   // Complete when the program returns from main or calls exit().

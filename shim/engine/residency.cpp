@@ -130,8 +130,9 @@ bool Residency::initialise() {
   prefetch_reason_ = intern_name("on-demand");
   stats_.budget_bytes = budget_chunks_ * kChunkBytes;
   stats_.host_limit_bytes = host_chunks_ * kChunkBytes;
-  log_debug("swap mode: budget %" PRIu64 " MiB, host limit %" PRIu64 " MiB%s", stats_.budget_bytes >> 20,
-            stats_.host_limit_bytes >> 20, strict_ ? ", strict" : "");
+  log_debug("swap mode: budget %" PRIu64 " MiB, host limit %" PRIu64 " MiB%s; arena at 0x%" PRIx64
+            ", host slots at 0x%" PRIx64,
+            stats_.budget_bytes >> 20, stats_.host_limit_bytes >> 20, strict_ ? ", strict" : "", base_, host_base_);
   return true;
 }
 
@@ -478,8 +479,16 @@ CUresult Residency::make_device(std::uint64_t chunk, CUstream stream, std::uint6
 // Cost when everything is resident: per chunk, one store (its LRU tick) and
 // two loads; no driver call, no allocation. The engine lock is held by the
 // caller (Note [Engine lock]), so the tick needs no atomic increment.
+// Note [Nested ops]
+// A library call (cuBLAS, cuDNN) makes its ranges resident, then launches its
+// own kernels from inside our hook; those launches come back here, nested.
+// Whatever a nested op needs must not push out what the enclosing call made
+// resident and has not run yet: evictions for a nested op spare every chunk
+// used since the outermost op began (last use >= outer_tick_).
 CUresult Residency::prepare(const RangeList& ranges, CUstream stream) {
   const std::uint64_t tick = ++op_tick_;
+  if (mutex_.depth() <= 1) outer_tick_ = tick;
+  const std::uint64_t spare_from = outer_tick_;
   ++stats_.ops;
   if (stream != last_stream_ || (stream == CU_STREAM_PER_THREAD && !pthread_equal(pthread_self(), last_thread_)))
     note_stream(stream);
@@ -504,13 +513,13 @@ CUresult Residency::prepare(const RangeList& ranges, CUstream stream) {
     for (std::uint64_t k = first; k <= last; ++k)
       if (chunks_[k].state.load(std::memory_order_relaxed) == kFree) {
         continue;  // not allocated: a stale word in a parameter block, not a use
-      } else if (CUresult res = make_device(k, stream, tick); res != CUDA_SUCCESS) {
+      } else if (CUresult res = make_device(k, stream, spare_from); res != CUDA_SUCCESS) {
         log_error("cannot make a chunk resident (budget %" PRIu64 " MiB too small for one op?): %d",
                   stats_.budget_bytes >> 20, int(res));
         return res;
       }
   }
-  keep_headroom(tick);
+  keep_headroom(spare_from);
   return CUDA_SUCCESS;
 }
 

@@ -73,6 +73,8 @@ class EngineLock {
     owner_.store(&t_marker, std::memory_order_relaxed);
     depth_ = 1;
   }
+  // How many times the holder has taken it (1: the outermost op).
+  int depth() const { return depth_; }
   void unlock() {
     if (--depth_ > 0) return;
     owner_.store(nullptr, std::memory_order_relaxed);
@@ -210,7 +212,8 @@ class Residency {
   CUstream last_stream_ = kNoStream;
   std::unique_ptr<Arena> arena_;
   std::vector<Block> blocks_by_base_;   // sorted by base
-  std::uint64_t op_tick_ = 0;  // guarded by mutex_
+  std::uint64_t op_tick_ = 0;     // guarded by mutex_
+  std::uint64_t outer_tick_ = 0;  // tick of the outermost op being submitted (Note [Nested ops])
 
   std::uint64_t budget_chunks_ = 0, host_chunks_ = 0;
   std::uint64_t device_in_use_ = 0;     // device chunks mapped to application chunks

@@ -29,4 +29,7 @@ int failure(std::string_view message);
 int run_summary(Arguments arguments);
 extern const Subcommand summary_command;
 
+int run_plot(Arguments arguments);
+extern const Subcommand plot_command;
+
 }  // namespace oversub::trace::cli

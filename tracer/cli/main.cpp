@@ -1,5 +1,5 @@
 // oversub-trace: offline analysis of oversub trace files (docs/trace-format.md).
-// A table of subcommands; later ones (replay, compare, plot, export) add a row
+// A table of subcommands; later ones (replay, compare, export) add a row
 // and a file.
 #include <cstdio>
 #include <string>
@@ -17,6 +17,7 @@ namespace {
 
 const Subcommand* const subcommands[] = {
     &summary_command,
+    &plot_command,
 };
 
 void print_help(std::FILE* out)

@@ -11,7 +11,10 @@
 // With SIMCUDA_JITTER=1 every task sleeps a random time before it runs, so a
 // program that is missing synchronisation reads stale data or faults instead
 // of passing by luck.
+#include <pthread.h>
 #include <time.h>
+
+#include <cstdio>
 
 #include <algorithm>
 #include <chrono>
@@ -96,6 +99,10 @@ std::shared_ptr<Stream> make_stream(unsigned flags, int priority, bool legacy) {
   s->id = r.next_id++;
   s->rng.seed(settings().seed * 0x9E3779B97F4A7C15ull + s->id);
   s->worker = std::thread(run_worker, s.get());
+  // Named after the stream, so that a fault's report says whose work it was.
+  char name[16];
+  std::snprintf(name, sizeof name, "simcuda-s%llu", static_cast<unsigned long long>(s->id));
+  pthread_setname_np(s->worker.native_handle(), name);
   // Reap workers of destroyed streams that have drained their queues.
   std::erase_if(r.all, [](const std::shared_ptr<Stream>& old) {
     if (!old->exited.load()) return false;
