@@ -361,7 +361,18 @@ CUresult Residency::evict(std::uint64_t chunk, CUmemGenericAllocationHandle* fre
 
 // After an op that needed memory: start evictions so that a few chunks are
 // free (or on their way) before the next op asks, chosen by the policy.
+//
+// Note [Headroom is off]: evictions started ahead of demand are disabled for
+// now. With them, the stress test (tests/stress, seed 18, 1/8 budget, three
+// threads) faults in about one run in five: an eviction copy reads a chunk
+// that is already unmapped, which without OVERSUB_STRICT would silently save
+// wrong bytes. With them off it passed 20 runs of 20. Until that ordering is
+// found, every eviction starts and finishes on demand (and so is never
+// cancelled in flight).
+constexpr bool kEvictAheadOfDemand = false;
+
 void Residency::keep_headroom(std::uint64_t op_tick) {
+  if (!kEvictAheadOfDemand) return;
   const std::uint64_t want = std::max<std::uint64_t>(2, budget_chunks_ / 16);
   const std::uint64_t available =
       free_device_.size() + evicting_.size() + (budget_chunks_ > device_created_ ? budget_chunks_ - device_created_ : 0);
