@@ -71,7 +71,6 @@ std::uint64_t AddressMap::insert(std::uint64_t base, std::uint64_t bytes, AllocK
   std::unique_lock lock(mutex_);
   Allocation* record = new_record(Allocation{next_id_++, base, bytes == 0 ? 1 : bytes, kind, site});
   by_base_[base] = record;
-  live_bytes_ += record->bytes;
   for (std::uint64_t page = base >> kPageShift; page <= (base + record->bytes - 1) >> kPageShift; ++page)
     refresh_page(page);
   // Widen the range check before any lookup can need it (publication order:
@@ -91,7 +90,6 @@ bool AddressMap::erase(std::uint64_t base, Allocation* erased) {
   Allocation* record = it->second;
   const Allocation a = *record;
   by_base_.erase(it);
-  live_bytes_ -= a.bytes;
   for (std::uint64_t page = base >> kPageShift; page <= (base + a.bytes - 1) >> kPageShift; ++page) refresh_page(page);
   free_records_.push_back(record);
   if (erased != nullptr) *erased = a;
@@ -105,16 +103,6 @@ const Allocation* AddressMap::lookup_shared(std::uint64_t address) const {
   --it;
   const Allocation* a = it->second;
   return address - a->base < a->bytes ? a : nullptr;
-}
-
-std::size_t AddressMap::size() const {
-  std::shared_lock lock(mutex_);
-  return by_base_.size();
-}
-
-std::uint64_t AddressMap::live_bytes() const {
-  std::shared_lock lock(mutex_);
-  return live_bytes_;
 }
 
 }  // namespace oversub

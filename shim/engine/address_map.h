@@ -89,13 +89,6 @@ class AddressMap {
     if (a != nullptr) *hit = *a;
     return a != nullptr;
   }
-  // Cheaper still: false for anything outside every allocation seen so far.
-  bool may_contain(std::uint64_t address) const {
-    return address - lowest_.load(std::memory_order_relaxed) < span_.load(std::memory_order_relaxed);
-  }
-
-  std::size_t size() const;
-  std::uint64_t live_bytes() const;
 
  private:
   static constexpr unsigned kPageShift = 21;   // 2 MiB
@@ -128,7 +121,6 @@ class AddressMap {
   mutable std::shared_mutex mutex_;                  // writers exclusive; shared-page readers shared
   std::map<std::uint64_t, Allocation*> by_base_;
   std::uint64_t next_id_ = 1;
-  std::uint64_t live_bytes_ = 0;
   // [lowest_, lowest_ + span_) holds every allocation seen so far; an empty
   // map has span 0, so the unsigned range check rejects everything.
   std::atomic<std::uint64_t> lowest_{0};

@@ -121,7 +121,7 @@ void scan(const KernelInfo* info, const AddressMap& map, Residency* residency, R
     std::uint64_t start = a->base, bytes = a->bytes;
     // Inside a large pooled segment, swap mode narrows the range (Note
     // [Ranges inside a segment] in residency.cpp); elsewhere the allocation.
-    if (residency != nullptr && bytes > 8 * (std::uint64_t{2} << 20))
+    if (residency != nullptr && bytes > kSegmentBytes)
       residency->narrow_kernel_range(word, *a, &start, &bytes);
     if (n > 0 && out[n - 1].address == start && out[n - 1].bytes == bytes) continue;
     if (n == RangeList::kCapacity) break;

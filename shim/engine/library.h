@@ -41,7 +41,7 @@ Status library_call(OpKind kind, std::uint32_t name, CUstream stream, const Rang
     return forward();
   }
   std::lock_guard lock(r->lock());
-  learn_extents(r, ranges);
+  r->learn_extents(ranges);
   if (r->prepare(ranges, stream) != CUDA_SUCCESS) return not_resident;
   LibraryScope scope;
   return forward();

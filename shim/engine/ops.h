@@ -73,54 +73,39 @@ CUresult release(CUdeviceptr pointer, CUstream stream, bool stream_ordered, Forw
   return res;
 }
 
-// Copy and memset family: exact ranges.
-inline void learn_extents(Residency* r, const RangeList& ranges) {
-  for (std::size_t i = 0; i < ranges.size(); ++i) r->learn_extent(ranges.data()[i].address, ranges.data()[i].bytes);
+// Copy and memset family: exact ranges, which in swap mode also teach the
+// engine tensor extents inside pooled segments.
+template <typename Observe, typename Forward>
+CUresult exact_op(CUstream stream, Observe&& observe, Forward&& forward) {
+  ensure_started();
+  Residency* r = Residency::get();
+  RangeList ranges;
+  if (r == nullptr) {
+    observe(ranges);
+    return forward();
+  }
+  std::lock_guard lock(r->lock());
+  observe(ranges);
+  r->learn_extents(ranges);
+  return submit(r, ranges, stream, forward);
 }
 
 template <typename Forward>
 CUresult copy(std::uint64_t dst, std::uint64_t src, std::uint64_t bytes, CUstream stream, Forward&& forward) {
-  ensure_started();
-  Residency* r = Residency::get();
-  RangeList ranges;
-  if (r == nullptr) {
-    observe_copy(dst, src, bytes, stream, ranges);
-    return forward();
-  }
-  std::lock_guard lock(r->lock());
-  observe_copy(dst, src, bytes, stream, ranges);
-  learn_extents(r, ranges);
-  return submit(r, ranges, stream, forward);
+  return exact_op(stream, [&](RangeList& ranges) { observe_copy(dst, src, bytes, stream, ranges); }, forward);
 }
 
 template <typename Forward>
 CUresult copy_2d(const CUDA_MEMCPY2D* p, CUstream stream, Forward&& forward) {
-  ensure_started();
-  Residency* r = Residency::get();
-  RangeList ranges;
-  if (r == nullptr) {
-    observe_copy_2d(p, stream, ranges);
-    return forward();
-  }
-  std::lock_guard lock(r->lock());
-  observe_copy_2d(p, stream, ranges);
-  return submit(r, ranges, stream, forward);
+  return exact_op(stream, [&](RangeList& ranges) { observe_copy_2d(p, stream, ranges); }, forward);
 }
 
 template <typename Forward>
 CUresult set_memory(std::uint64_t dst, std::uint64_t pitch_bytes, std::uint64_t width_bytes, std::uint64_t height,
                     CUstream stream, Forward&& forward) {
-  ensure_started();
-  Residency* r = Residency::get();
-  RangeList ranges;
-  if (r == nullptr) {
-    observe_memset(dst, pitch_bytes, width_bytes, height, stream, ranges);
-    return forward();
-  }
-  std::lock_guard lock(r->lock());
-  observe_memset(dst, pitch_bytes, width_bytes, height, stream, ranges);
-  learn_extents(r, ranges);
-  return submit(r, ranges, stream, forward);
+  return exact_op(
+      stream, [&](RangeList& ranges) { observe_memset(dst, pitch_bytes, width_bytes, height, stream, ranges); },
+      forward);
 }
 
 // Sync points are recorded after the wait, when they have happened.

@@ -613,6 +613,7 @@ bool Residency::release(CUdeviceptr pointer, CUstream stream, bool stream_ordere
   }
   const Block block = *at;
   blocks_by_base_.erase(at);
+  extents_.erase(extents_.lower_bound(block.base), extents_.lower_bound(block.base + block.bytes));
   if (block.small) {
     // The block's bytes may be handed out again only once its last use is
     // over, like a whole chunk (Note [Chunk states]): until its fence completes
@@ -709,18 +710,25 @@ void Residency::memory_info(std::size_t* free_bytes, std::size_t* total_bytes) {
 // memsets): a pointer at or inside a learned extent touches that extent from
 // the pointer on. A pointer we know nothing about touches everything from it
 // to the end of its allocation (a kernel does not reach below its pointer).
-void Residency::learn_extent(std::uint64_t address, std::uint64_t bytes) {
-  if (bytes == 0) return;
-  std::lock_guard lock(mutex_);
-  extents_[address] = std::max(extents_[address], bytes);
+// Only ranges inside segments are kept (elsewhere the allocation is the
+// tensor), and release() forgets a segment's extents, so the map holds what
+// live segments contain, not every address the program ever used.
+void Residency::learn_extents(const RangeList& ranges) {
+  for (std::size_t i = 0; i < ranges.size(); ++i) {
+    const Range& range = ranges.data()[i];
+    const Allocation* a = address_map().lookup(range.address);
+    if (range.bytes == 0 || a == nullptr || a->bytes <= kSegmentBytes) continue;
+    std::uint64_t& known = extents_[range.address];
+    known = std::max(known, range.bytes);
+  }
 }
 
+// Call with lock() held (the launch path holds it).
 void Residency::narrow_kernel_range(std::uint64_t pointer, const Allocation& a, std::uint64_t* start,
                                     std::uint64_t* bytes) {
   *start = a.base;
   *bytes = a.bytes;
-  if (a.bytes <= 4 * kChunkBytes) return;  // a tensor of its own, or close enough
-  std::lock_guard lock(mutex_);
+  if (a.bytes <= kSegmentBytes) return;  // a tensor of its own, or close enough
   auto it = extents_.upper_bound(pointer);
   if (it != extents_.begin()) {
     --it;

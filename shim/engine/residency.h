@@ -88,6 +88,11 @@ class EngineLock {
   int depth_ = 0;  // guarded by the lock
 };
 
+// Above this size an allocation is taken for a framework's pooled segment,
+// whose kernel ranges are narrowed (Note [Ranges inside a segment]); below it,
+// for one tensor. Both the narrowing and the learning of extents use it.
+constexpr std::uint64_t kSegmentBytes = std::uint64_t{16} << 20;
+
 struct ResidencyStats {
   std::uint64_t budget_bytes = 0;
   std::uint64_t host_limit_bytes = 0;
@@ -127,7 +132,9 @@ class Residency {
   // Kernel ranges inside large pooled segments (Note [Ranges inside a segment]).
   void narrow_kernel_range(std::uint64_t pointer, const Allocation& allocation, std::uint64_t* start,
                            std::uint64_t* bytes);
-  void learn_extent(std::uint64_t address, std::uint64_t bytes);
+  // Records the exact ranges of an op (library call, copy, memset) that lie in
+  // a pooled segment. Call with lock() held.
+  void learn_extents(const RangeList& ranges);
 
   ResidencyStats stats();
   void report_at_exit();

@@ -78,7 +78,8 @@ cudnnStatus_t check_algo(Direction d, int algo) {
                     : d == Direction::backward_data ? int{CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT}
                                                     : int{CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT};
   SIMCUDNN_REQUIRE(algo >= 0 && algo < count, CUDNN_STATUS_BAD_PARAM);
-  // NOT_SUPPORTED: documented by cuDNN itself as not implemented.
+  // The real library rejects backward-filter Winograd with CUDNN_STATUS_NOT_SUPPORTED
+  // (its documentation lists the algorithm as not implemented); we answer the same.
   SIMCUDNN_REQUIRE(!(d == Direction::backward_filter && algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD),
                    CUDNN_STATUS_NOT_SUPPORTED);
   return CUDNN_STATUS_SUCCESS;

@@ -1,7 +1,9 @@
 // Acceptance program: a cudaMemset into a range that was unmapped with
 // cuMemUnmap must kill the program (SIGSEGV on the simulation, an illegal
 // address on a real GPU). Before the unmap the same memset works.
-// Linked against the toolkit's real libcudart.so.13 and the libcuda stub.
+// Linked against the toolkit's real libcudart.so.13 and its link-time libcuda
+// (lib64/stubs/libcuda.so, which NVIDIA ships for linking without a driver);
+// at run time libcuda.so.1 is whatever LD_LIBRARY_PATH finds: the simulation.
 #include <cuda.h>
 #include <cuda_runtime.h>
 
