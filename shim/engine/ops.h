@@ -45,13 +45,18 @@ CUresult allocate(CUdeviceptr* out, std::size_t bytes, AllocKind kind, CUstream 
   ensure_started();
   Residency::start_if_enabled();
   Residency* r = Residency::get();
-  CUresult res;
   if (r != nullptr) {
+    // Note [Address map under the engine lock]: in swap mode an address comes
+    // back to the arena (under the lock) and may be handed out again at once
+    // on another thread. The map entry must change in the same critical
+    // section, or a late erase of the old entry removes the new one, and the
+    // new buffer's kernels would go unprepared.
     std::lock_guard lock(r->lock());
-    res = r->allocate(out, bytes, kind, stream);
-  } else {
-    res = forward();
+    const CUresult res = r->allocate(out, bytes, kind, stream);
+    if (res == CUDA_SUCCESS) record_alloc(*out, bytes, kind, stream);
+    return res;
   }
+  const CUresult res = forward();
   if (res == CUDA_SUCCESS && out != nullptr) record_alloc(*out, bytes, kind, stream);
   return res;
 }
@@ -65,10 +70,12 @@ CUresult release(CUdeviceptr pointer, CUstream stream, bool stream_ordered, Forw
   Residency* r = Residency::get();
   bool ours = false;
   if (r != nullptr) {
-    std::lock_guard lock(r->lock());
+    std::lock_guard lock(r->lock());  // Note [Address map under the engine lock]
     ours = r->release(pointer, stream, stream_ordered, &res);
+    if (ours && res == CUDA_SUCCESS) record_free(pointer, stream, true);
   }
-  if (!ours) res = forward();
+  if (ours) return res;
+  res = forward();
   if (res == CUDA_SUCCESS) record_free(pointer, stream, true);
   return res;
 }

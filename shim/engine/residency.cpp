@@ -299,6 +299,15 @@ CUresult Residency::start_eviction(std::uint64_t chunk) {
   Chunk& c = chunks_[chunk];
   std::int64_t slot = -1;
   if (CUresult res = obtain_host_slot(&slot); res != CUDA_SUCCESS) return res;
+  // Note [A victim can vanish]: obtaining a slot may reclaim, and reclaiming
+  // may release the victim itself: a shared chunk whose last small block's
+  // free has just completed. Its address may then be unmapped already, or
+  // handed out again. Copying it would read unmapped memory (strict) or save
+  // another allocation's bytes, so the caller chooses again.
+  if (c.state.load(std::memory_order_relaxed) != kDevice) {
+    free_slots_.push_back(slot);
+    return kVictimVanished;
+  }
   const RealDriver& r = real_driver();
   CUevent done = fence_after_uses(c);
   // The copy itself, ordered after the fence on our device-to-host stream.
@@ -362,17 +371,10 @@ CUresult Residency::evict(std::uint64_t chunk, CUmemGenericAllocationHandle* fre
 // After an op that needed memory: start evictions so that a few chunks are
 // free (or on their way) before the next op asks, chosen by the policy.
 //
-// Note [Headroom is off]: evictions started ahead of demand are disabled for
-// now. With them, the stress test (tests/stress, seed 18, 1/8 budget, three
-// threads) faults in about one run in five: an eviction copy reads a chunk
-// that is already unmapped, which without OVERSUB_STRICT would silently save
-// wrong bytes. With them off it passed 20 runs of 20. Until that ordering is
-// found, every eviction starts and finishes on demand (and so is never
-// cancelled in flight).
-constexpr bool kEvictAheadOfDemand = false;
+// The copies overlap the ops that follow (Note [Evictions in flight]); an op
+// that needs one of these chunks again cancels its eviction.
 
 void Residency::keep_headroom(std::uint64_t op_tick) {
-  if (!kEvictAheadOfDemand) return;
   const std::uint64_t want = std::max<std::uint64_t>(2, budget_chunks_ / 16);
   const std::uint64_t available =
       free_device_.size() + evicting_.size() + (budget_chunks_ > device_created_ ? budget_chunks_ - device_created_ : 0);
@@ -382,8 +384,10 @@ void Residency::keep_headroom(std::uint64_t op_tick) {
     if (chunks_[i].state.load(std::memory_order_relaxed) == kDevice) resident.push_back({i, hot_[i] >> 8});
   std::vector<std::uint64_t> victims;
   policy_->choose_victims(resident, want - available, op_tick, &victims);
-  for (std::uint64_t v : victims)
-    if (start_eviction(v) != CUDA_SUCCESS) break;
+  for (std::uint64_t v : victims) {
+    const CUresult res = start_eviction(v);
+    if (res != CUDA_SUCCESS && res != kVictimVanished) break;
+  }
 }
 
 CUresult Residency::obtain_device_memory(std::uint64_t op_tick, CUmemGenericAllocationHandle* handle) {
@@ -417,14 +421,23 @@ CUresult Residency::obtain_device_memory(std::uint64_t op_tick, CUmemGenericAllo
     return CUDA_SUCCESS;
   }
   // The policy chooses among the resident chunks (Note [Policy decisions]).
-  std::vector<policy::ChunkCandidate> resident;
-  for (std::uint64_t i = 0; i < arena_->chunk_count(); ++i)
-    if (chunks_[i].state.load(std::memory_order_relaxed) == kDevice) resident.push_back({i, hot_[i] >> 8});
-  std::vector<std::uint64_t> victims;
-  policy_->choose_victims(resident, 1, op_tick, &victims);
-  if (victims.empty()) return CUDA_ERROR_OUT_OF_MEMORY;
-  const std::uint64_t victim = victims.front();
-  return evict(victim, handle);
+  for (;;) {
+    std::vector<policy::ChunkCandidate> resident;
+    for (std::uint64_t i = 0; i < arena_->chunk_count(); ++i)
+      if (chunks_[i].state.load(std::memory_order_relaxed) == kDevice) resident.push_back({i, hot_[i] >> 8});
+    std::vector<std::uint64_t> victims;
+    policy_->choose_victims(resident, 1, op_tick, &victims);
+    if (victims.empty()) return CUDA_ERROR_OUT_OF_MEMORY;
+    const CUresult res = evict(victims.front(), handle);
+    if (res != kVictimVanished) return res;
+    // Note [A victim can vanish]: the reclaim that released it may have
+    // freed device memory too.
+    if (!free_device_.empty()) {
+      *handle = free_device_.back();
+      free_device_.pop_back();
+      return CUDA_SUCCESS;
+    }
+  }
 }
 
 // ---- making a chunk resident ----

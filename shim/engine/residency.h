@@ -184,6 +184,9 @@ class Residency {
   CUresult make_device(std::uint64_t chunk, CUstream stream, std::uint64_t op_tick);
   CUresult obtain_device_memory(std::uint64_t op_tick, CUmemGenericAllocationHandle* handle);
   CUresult evict(std::uint64_t chunk, CUmemGenericAllocationHandle* freed);
+  // start_eviction's answer when its victim was released while it obtained a
+  // host slot (Note [A victim can vanish]); not a driver result.
+  static constexpr CUresult kVictimVanished = static_cast<CUresult>(-1);
   CUresult start_eviction(std::uint64_t chunk);
   bool finish_eviction(std::uint64_t chunk, bool wait, CUmemGenericAllocationHandle* freed);
   void cancel_eviction(std::uint64_t chunk);
