@@ -162,7 +162,8 @@ const IterationDetector::Candidate* IterationDetector::best_confirmed(uint32_t m
     const uint64_t run_start = ops_seen_ - c.run_ops;
     const bool too_long = std::any_of(templates_.begin(), templates_.end(), [&](const IterationTemplate& t) {
       return t.last_used_op >= run_start &&
-             uint64_t{c.period_ops} > uint64_t{t.period_ops()} * params_.max_cycle_factor;
+             uint64_t{c.period_ops} > uint64_t{t.period_ops()} * params_.max_cycle_factor &&
+             4 * matched_since(t, run_start) >= 3 * c.run_ops;
     });
     if (too_long) {
       continue;
@@ -176,6 +177,37 @@ const IterationDetector::Candidate* IterationDetector::best_confirmed(uint32_t m
 }
 
 // --- templates ---------------------------------------------------------------------------
+
+uint64_t IterationDetector::matched_since(const IterationTemplate& t, uint64_t op_index)
+{
+  // The last sample at or before op_index (samples are in op order); none: all of it.
+  uint64_t before = 0;
+  for (auto it = t.matched_samples.rbegin(); it != t.matched_samples.rend(); ++it) {
+    if (it->first <= op_index) {
+      before = it->second;
+      break;
+    }
+  }
+  return t.matched_ops - before;
+}
+
+void IterationDetector::sample_coverage(uint64_t i)
+{
+  if (i % coverage_sample_ops != 0) {
+    return;
+  }
+  const uint64_t keep = uint64_t{params_.max_period_ops} + params_.window_ops + coverage_sample_ops;
+  for (IterationTemplate& t : templates_) {
+    t.matched_samples.emplace_back(i, t.matched_ops);
+    size_t drop = 0;
+    while (drop + 1 < t.matched_samples.size() && t.matched_samples[drop + 1].first + keep < i) {
+      ++drop;
+    }
+    if (drop > 0) {
+      t.matched_samples.erase(t.matched_samples.begin(), t.matched_samples.begin() + static_cast<std::ptrdiff_t>(drop));
+    }
+  }
+}
 
 bool IterationDetector::window_equals_template(const IterationTemplate& t, uint32_t phase, uint64_t i) const
 {
@@ -367,6 +399,10 @@ OpPosition IterationDetector::observe(OpSignature signature)
     }
   }
 
+  if (active_ && out.matched) {
+    ++templates_[*active_].matched_ops;
+  }
+  sample_coverage(i);
   if (active_) {
     const IterationTemplate& t = templates_[*active_];
     out.state = IterationState::locked;

@@ -46,12 +46,17 @@
 // inside the span its successor explains is dropped from the cache.
 //
 // The factor bound applies whether locked or not: no candidate longer than
-// max_cycle_factor times the period of a template used during the candidate's run is
-// confirmed. It is what keeps a periodic evaluation step (every E steps) from being
+// max_cycle_factor times the period of a template that explained at least three
+// quarters of the candidate's run is confirmed. It is what keeps a periodic evaluation step (every E steps) from being
 // learned as part of an E-step super-period: with E > max_cycle_factor the training step
 // stays the period and each evaluation is a short loss of position. With E <=
 // max_cycle_factor the super-period is learned, which predicts the evaluation too.
 // A change of shapes is unaffected: the old template is not used during the new run.
+// A repeated block inside a step (a CNN's residual blocks, a transformer's layers) is
+// unaffected too: each block's template explains only its part of the step, so the
+// whole step, however many times longer, is still learned.
+// (A template "used" anywhere in the run was the bound at first: the blocks' short
+// templates then kept a CNN step of about 560 ops from ever being learned.)
 //
 // Limits: a step with no window of `window_ops` signatures that is unique within it
 // cannot be re-synchronised (only tracked from lock); a step longer than
@@ -118,6 +123,11 @@ struct IterationTemplate {
   std::unordered_map<uint64_t, uint32_t> window_phase;
   uint64_t last_used_op = 0;
   std::optional<uint64_t> last_failure_op;  // last op at which tracking it broke
+  // Ops it explained (matched), in all, and sampled every `coverage_sample_ops` ops as
+  // (op index, matched so far): how much of a recent span it explained
+  // (Note [Choosing the period]).
+  uint64_t matched_ops = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> matched_samples;
 
   uint32_t period_ops() const { return static_cast<uint32_t>(ops.size()); }
 };
@@ -150,6 +160,9 @@ private:
   void discover(uint64_t i);
   uint64_t backward_run(uint64_t i, uint32_t period) const;
   const Candidate* best_confirmed(uint32_t min_period_exclusive, uint32_t max_period) const;
+  static constexpr uint64_t coverage_sample_ops = 64;
+  static uint64_t matched_since(const IterationTemplate& t, uint64_t op_index);
+  void sample_coverage(uint64_t i);
   bool window_equals_template(const IterationTemplate& t, uint32_t phase, uint64_t i) const;
   std::optional<std::pair<size_t, uint32_t>> lookup_window(uint64_t i) const;
   void track_locked(uint64_t i, OpSignature signature, OpPosition& out);

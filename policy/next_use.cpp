@@ -37,6 +37,7 @@ void NextUsePredictor::record_op(TemplateId id, uint32_t period_ops, uint32_t ph
     t.duration_count.assign(period_ops, 0);
     t.mean_ns.assign(period_ops, 0);
     t.mean_tree_ns.assign(period_ops, 0);
+    t.by_phase.assign(period_ops, {});
   }
   if (phase >= t.period_ops) {
     return;
@@ -64,6 +65,7 @@ void NextUsePredictor::record_use(TemplateId id, uint32_t phase, LogicalChunk fi
     const auto at = std::lower_bound(phases.begin(), phases.end(), phase);
     if (at == phases.end() || *at != phase) {
       phases.insert(at, phase);
+      t.by_phase[phase].push_back(LogicalChunk{first.buffer, first.chunk + k});
     }
   }
 }
@@ -110,6 +112,21 @@ std::span<const uint32_t> NextUsePredictor::use_phases(TemplateId id, LogicalChu
   return it == t->uses.end() ? std::span<const uint32_t>{} : std::span<const uint32_t>{it->second};
 }
 
+std::span<const LogicalChunk> NextUsePredictor::chunks_at(TemplateId id, uint32_t phase) const
+{
+  const StepTable* t = table(id);
+  if (t == nullptr || phase >= t->period_ops) {
+    return {};
+  }
+  return t->by_phase[phase];
+}
+
+uint32_t NextUsePredictor::period_ops(TemplateId id) const
+{
+  const StepTable* t = table(id);
+  return t == nullptr ? 0 : t->period_ops;
+}
+
 int64_t NextUsePredictor::mean_duration_ns(TemplateId id, uint32_t phase) const
 {
   const StepTable* t = table(id);
@@ -126,6 +143,12 @@ bool NextUsePredictor::complete(TemplateId id) const
 {
   const StepTable* t = table(id);
   return t != nullptr && t->recorded_ops >= 2 * uint64_t{t->period_ops};
+}
+
+uint64_t NextUsePredictor::recorded_steps(TemplateId id) const
+{
+  const StepTable* t = table(id);
+  return t == nullptr || t->period_ops == 0 ? 0 : t->recorded_ops / t->period_ops;
 }
 
 void NextUsePredictor::forget_template(TemplateId id)

@@ -59,9 +59,15 @@ public:
   std::optional<NextUse> next_use(TemplateId id, LogicalChunk chunk, uint32_t after_phase) const;
   // Sorted use phases of a chunk (empty if none).
   std::span<const uint32_t> use_phases(TemplateId id, LogicalChunk chunk) const;
+  // The logical chunks used at `phase` (the inverse of use_phases), in the order first
+  // seen; empty for an unknown template or phase.
+  std::span<const LogicalChunk> chunks_at(TemplateId id, uint32_t phase) const;
+  uint32_t period_ops(TemplateId id) const;
   int64_t mean_duration_ns(TemplateId id, uint32_t phase) const;
   int64_t step_duration_ns(TemplateId id) const;  // sum of the mean durations
   bool complete(TemplateId id) const;
+  // Whole steps recorded under the template (matched ops / period).
+  uint64_t recorded_steps(TemplateId id) const;
   void forget_template(TemplateId id);
 
 private:
@@ -76,6 +82,7 @@ private:
     std::vector<int64_t> mean_ns;
     std::vector<int64_t> mean_tree_ns;  // Fenwick tree over mean_ns
     std::unordered_map<LogicalChunk, std::vector<uint32_t>, ChunkHash> uses;
+    std::vector<std::vector<LogicalChunk>> by_phase;  // the same pairs, by phase
 
     int64_t prefix_ns(uint32_t end_phase) const;  // sum of mean_ns[0, end_phase)
     void add_mean_ns(uint32_t phase, int64_t delta_ns);

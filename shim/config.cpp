@@ -61,11 +61,23 @@ constexpr Setting kSettings[] = {
        else return false;
        return true;
      }},
-    {{"OVERSUB_POLICY", "enum", "lru", "lru",
-      "how chunks are chosen for eviction: lru evicts the least recently used chunk on demand"},
+    {{"OVERSUB_POLICY", "enum", "lru", "lru or lookahead",
+      "how chunks are chosen for eviction and prefetch: lru evicts the least recently used chunk on demand; "
+      "lookahead (experimental, not yet better than lru) learns the training step, evicts the chunk used "
+      "furthest in the future and brings chunks back ahead of use"},
      [](Config* c, std::string_view v) {
-       if (v != "lru") return false;
-       c->policy = PolicyKind::lru;
+       if (v == "lookahead") c->policy = PolicyKind::lookahead;
+       else if (v == "lru") c->policy = PolicyKind::lru;
+       else return false;
+       return true;
+     }},
+    {{"OVERSUB_LOOKAHEAD_OPS", "count", "256", "a whole number from 1 to 65536",
+      "lookahead: how many ops ahead of the program chunks are brought back (limited by the budget)"},
+     [](Config* c, std::string_view v) {
+       if (v.empty() || v.size() > 5 || v.find_first_not_of("0123456789") != std::string_view::npos) return false;
+       const unsigned long n = std::strtoul(std::string(v).c_str(), nullptr, 10);
+       if (n < 1 || n > 65536) return false;
+       c->lookahead_ops = static_cast<std::uint32_t>(n);
        return true;
      }},
     {{"OVERSUB_STATS", "path", "(none)", "a writable file path",
@@ -129,7 +141,7 @@ Config load() {
 
 }  // namespace
 
-Config default_config() { return Config{Mode::swap, {}, 1, 0, 0, 0, false, PolicyKind::lru, {}}; }
+Config default_config() { return Config{Mode::swap, {}, 1, 0, 0, 0, false, PolicyKind::lru, {}, 256}; }
 
 std::string expand_process_id(const std::string& path) {
   std::string out;

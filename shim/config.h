@@ -13,7 +13,7 @@ namespace oversub {
 
 enum class Mode { passthrough, swap };
 
-enum class PolicyKind { lru };
+enum class PolicyKind { lru, lookahead };
 
 struct Config {
   Mode mode;
@@ -25,6 +25,7 @@ struct Config {
   bool strict;
   PolicyKind policy;
   std::string stats_path;       // empty: no stats file
+  std::uint32_t lookahead_ops;  // how many ops ahead the lookahead policy prefetches for
 };
 
 // Replaces each "%p" in a path by the process id, so that every process of a

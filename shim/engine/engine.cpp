@@ -60,6 +60,8 @@ DriverTables& driver_tables() {
     set(t->real.cuDeviceTotalMem_v2, "cuDeviceTotalMem_v2");
     set(t->real.cuDeviceGetAttribute, "cuDeviceGetAttribute");
     set(t->real.cuCtxGetDevice, "cuCtxGetDevice");
+    set(t->real.cuCtxGetCurrent, "cuCtxGetCurrent");
+    set(t->real.cuCtxSetCurrent, "cuCtxSetCurrent");
     set(t->real.cuStreamCreate, "cuStreamCreate");
     set(t->real.cuEventCreate, "cuEventCreate");
     set(t->real.cuEventRecord, "cuEventRecord");
@@ -101,7 +103,7 @@ void open_trace(const std::string& path) {
   info.start_monotonic_ns = std::uint64_t(mono_now.tv_sec) * 1'000'000'000 + std::uint64_t(mono_now.tv_nsec);
   info.oversub_version = OVERSUB_VERSION;
   info.mode = config().mode == Mode::passthrough ? "passthrough" : "swap";
-  info.policy = config().mode == Mode::swap ? "lru" : "none";  // the only policy so far
+  info.policy = config().mode != Mode::swap ? "none" : config().policy == PolicyKind::lru ? "lru" : "lookahead";
   w->process(info);
   state().writer = w.release();
   // Complete when the program returns from main or calls exit().

@@ -42,6 +42,8 @@ using DeviceGetName_fn = decltype(::cuDeviceGetName);
 using DeviceTotalMem_fn = decltype(::cuDeviceTotalMem_v2);
 using DeviceGetAttribute_fn = decltype(::cuDeviceGetAttribute);
 using CtxGetDevice_fn = decltype(::cuCtxGetDevice);
+using CtxGetCurrent_fn = decltype(::cuCtxGetCurrent);
+using CtxSetCurrent_fn = decltype(::cuCtxSetCurrent);
 using StreamCreate_fn = decltype(::cuStreamCreate);
 using EventCreate_fn = decltype(::cuEventCreate);
 using EventRecord_fn = decltype(::cuEventRecord);
@@ -66,6 +68,8 @@ struct RealDriver {
   driver_types::DeviceTotalMem_fn* cuDeviceTotalMem_v2 = nullptr;
   driver_types::DeviceGetAttribute_fn* cuDeviceGetAttribute = nullptr;
   driver_types::CtxGetDevice_fn* cuCtxGetDevice = nullptr;
+  driver_types::CtxGetCurrent_fn* cuCtxGetCurrent = nullptr;
+  driver_types::CtxSetCurrent_fn* cuCtxSetCurrent = nullptr;
   driver_types::StreamCreate_fn* cuStreamCreate = nullptr;
   driver_types::EventCreate_fn* cuEventCreate = nullptr;
   driver_types::EventRecord_fn* cuEventRecord = nullptr;

@@ -12,6 +12,7 @@
 
 #include "../config.h"
 #include "../log.h"
+#include "policy/lookahead.h"
 #include "tracer/writer.h"
 
 namespace oversub {
@@ -73,7 +74,11 @@ void Residency::start_if_enabled() {
     return;
   }
   instance_.store(r, std::memory_order_release);
-  std::atexit([] { instance_.load()->report_at_exit(); });
+  std::atexit([] {
+    Residency* self = instance_.load();
+    if (self->planner_) self->planner_->stop();  // before the driver goes away
+    self->report_at_exit();
+  });
 }
 
 // Note [Default budget]
@@ -125,14 +130,35 @@ bool Residency::initialise() {
   if (r.cuStreamCreate(&d2h_, CU_STREAM_NON_BLOCKING) != CUDA_SUCCESS ||
       r.cuStreamCreate(&h2d_, CU_STREAM_NON_BLOCKING) != CUDA_SUCCESS)
     return false;
-  policy_ = policy::make_policy("lru");
+  planned_.reset(new std::uint32_t[arena_chunks]());
+  if (c.policy == PolicyKind::lookahead) {
+    planner_ = std::make_unique<Planner>(this, arena_chunks, base_, c.lookahead_ops);
+    policy_ = std::make_unique<policy::LookaheadPolicy>(&planner_->planner());
+  } else {
+    policy_ = policy::make_policy("lru");
+  }
   evict_reason_ = intern_name(policy_->name());
   prefetch_reason_ = intern_name("on-demand");
+  lookahead_reason_ = intern_name("lookahead");
   stats_.budget_bytes = budget_chunks_ * kChunkBytes;
   stats_.host_limit_bytes = host_chunks_ * kChunkBytes;
-  log_debug("swap mode: budget %" PRIu64 " MiB, host limit %" PRIu64 " MiB%s; arena at 0x%" PRIx64
+  log_debug("swap mode: budget %" PRIu64 " MiB, host limit %" PRIu64 " MiB%s, policy %s; arena at 0x%" PRIx64
             ", host slots at 0x%" PRIx64,
-            stats_.budget_bytes >> 20, stats_.host_limit_bytes >> 20, strict_ ? ", strict" : "", base_, host_base_);
+            stats_.budget_bytes >> 20, stats_.host_limit_bytes >> 20, strict_ ? ", strict" : "",
+            std::string(policy_->name()).c_str(), base_, host_base_);
+  if (planner_) {
+    // The planner thread submits copies and records events: it needs the
+    // program's context current on it, or every call fails.
+    CUcontext context = nullptr;
+    if (!r.cuCtxGetCurrent || !r.cuCtxSetCurrent || r.cuCtxGetCurrent(&context) != CUDA_SUCCESS || context == nullptr) {
+      log_error("cannot find the current context; lookahead cannot start, using lru");
+      planner_.reset();
+      policy_ = policy::make_policy("lru");
+      evict_reason_ = intern_name(policy_->name());
+    } else {
+      planner_->start(context);
+    }
+  }
   return true;
 }
 
@@ -191,7 +217,7 @@ CUevent Residency::fence_after_uses(Chunk&) {
       continue;
     }
     CUevent e = new_event();
-    if (r.cuEventRecord(e, it->stream) != CUDA_SUCCESS) {
+    if (r.cuEventRecord(e, it->stream) == CUDA_ERROR_INVALID_HANDLE) {
       recycle_event(e);
       it = known_streams_.erase(it);  // destroyed since: its work can no longer be fenced on
       last_stream_ = kNoStream;       // re-noted on the next op
@@ -380,8 +406,7 @@ void Residency::keep_headroom(std::uint64_t op_tick) {
       free_device_.size() + evicting_.size() + (budget_chunks_ > device_created_ ? budget_chunks_ - device_created_ : 0);
   if (available >= want) return;
   std::vector<policy::ChunkCandidate> resident;
-  for (std::uint64_t i = 0; i < arena_->chunk_count(); ++i)
-    if (chunks_[i].state.load(std::memory_order_relaxed) == kDevice) resident.push_back({i, hot_[i] >> 8});
+  victim_candidates(false, &resident);
   std::vector<std::uint64_t> victims;
   policy_->choose_victims(resident, want - available, op_tick, &victims);
   for (std::uint64_t v : victims) {
@@ -423,10 +448,14 @@ CUresult Residency::obtain_device_memory(std::uint64_t op_tick, CUmemGenericAllo
   // The policy chooses among the resident chunks (Note [Policy decisions]).
   for (;;) {
     std::vector<policy::ChunkCandidate> resident;
-    for (std::uint64_t i = 0; i < arena_->chunk_count(); ++i)
-      if (chunks_[i].state.load(std::memory_order_relaxed) == kDevice) resident.push_back({i, hot_[i] >> 8});
     std::vector<std::uint64_t> victims;
+    victim_candidates(false, &resident);
     policy_->choose_victims(resident, 1, op_tick, &victims);
+    if (victims.empty()) {  // everything left is planned: the op that asks now comes first
+      resident.clear();
+      victim_candidates(true, &resident);
+      policy_->choose_victims(resident, 1, op_tick, &victims);
+    }
     if (victims.empty()) return CUDA_ERROR_OUT_OF_MEMORY;
     const CUresult res = evict(victims.front(), handle);
     if (res != kVictimVanished) return res;
@@ -469,35 +498,105 @@ CUresult Residency::make_device(std::uint64_t chunk, CUstream stream, std::uint6
   if (state != kUnbacked && state != kHost) return CUDA_ERROR_INVALID_VALUE;
   CUmemGenericAllocationHandle handle = 0;
   if (CUresult res = obtain_device_memory(op_tick, &handle); res != CUDA_SUCCESS) return res;
-  if (state == kHost && !strict_) r.cuMemUnmap(address_of(chunk), kChunkBytes);  // the host mapping
+  if (state == kHost) return bring_back(chunk, handle, stream);
   if (CUresult res = map_device(chunk, handle); res != CUDA_SUCCESS) {
     free_device_.push_back(handle);
     return res;
   }
   c.device = handle;
-  if (state == kHost) {
-    r.cuMemcpyDtoDAsync_v2(address_of(chunk), host_base_ + std::uint64_t(c.host_slot) * kChunkBytes, kChunkBytes, h2d_);
-    CUevent ready = new_event();
-    r.cuEventRecord(ready, h2d_);
-    r.cuStreamWaitEvent(stream, ready, 0);
-    c.ready = ready;
-    c.ready_waited = stream;
-    // The host slot is free once the copy has read it.
-    CUevent slot_done = new_event();
-    r.cuEventRecord(slot_done, h2d_);
-    pending_slots_.push_back(HostSlotRelease{c.host_slot, slot_done});
-    c.host_slot = -1;
-    --host_in_use_;
-    stats_.bytes_prefetched += kChunkBytes;
-    ++stats_.prefetches;
-    if (trace::Writer* w = trace_writer())
-      w->prefetch(address_of(chunk), kChunkBytes, reinterpret_cast<std::uint64_t>(h2d_), prefetch_reason_);
-  }
   c.state.store(kDevice, std::memory_order_release);
   refresh_hot(chunk);
   ++device_in_use_;
   update_peaks();
   return CUDA_SUCCESS;
+}
+
+CUresult Residency::bring_back(std::uint64_t chunk, CUmemGenericAllocationHandle handle, CUstream stream) {
+  Chunk& c = chunks_[chunk];
+  const RealDriver& r = real_driver();
+  if (!strict_) r.cuMemUnmap(address_of(chunk), kChunkBytes);  // the host mapping
+  if (CUresult res = map_device(chunk, handle); res != CUDA_SUCCESS) {
+    free_device_.push_back(handle);
+    if (!strict_) map_host_or_leave_unmapped(chunk);
+    return res;
+  }
+  c.device = handle;
+  r.cuMemcpyDtoDAsync_v2(address_of(chunk), host_base_ + std::uint64_t(c.host_slot) * kChunkBytes, kChunkBytes, h2d_);
+  CUevent ready = new_event();
+  r.cuEventRecord(ready, h2d_);
+  if (stream != kNoStream) r.cuStreamWaitEvent(stream, ready, 0);
+  c.ready = ready;
+  c.ready_waited = stream;  // kNoStream (a plan) matches no stream of the program
+  // The host slot is free once the copy has read it.
+  CUevent slot_done = new_event();
+  r.cuEventRecord(slot_done, h2d_);
+  pending_slots_.push_back(HostSlotRelease{c.host_slot, slot_done});
+  c.host_slot = -1;
+  --host_in_use_;
+  stats_.bytes_prefetched += kChunkBytes;
+  ++stats_.prefetches;
+  if (stream == kNoStream) ++stats_.prefetches_ahead;
+  if (trace::Writer* w = trace_writer())
+    w->prefetch(address_of(chunk), kChunkBytes, reinterpret_cast<std::uint64_t>(h2d_),
+                stream == kNoStream ? lookahead_reason_ : prefetch_reason_);
+  c.state.store(kDevice, std::memory_order_release);
+  refresh_hot(chunk);
+  ++device_in_use_;
+  update_peaks();
+  return CUDA_SUCCESS;
+}
+
+void Residency::victim_candidates(bool include_planned, std::vector<policy::ChunkCandidate>* out) const {
+  for (std::uint64_t i = 0; i < arena_->chunk_count(); ++i)
+    if (chunks_[i].state.load(std::memory_order_relaxed) == kDevice && (include_planned || !planned(i)))
+      out->push_back({i, hot_[i] >> 8});
+}
+
+// Note [Plans]
+// The planner thread asks, a few ops at a time, for the chunks that the next
+// ops will use (LookaheadPlanner::upcoming), in the order of their use. In that
+// order, each chunk on the host starts coming back on our host-to-device
+// stream, into device memory that is free now; where none is, the eviction of
+// the resident chunk used furthest in the future starts instead (its copy
+// overlaps the ops in between), and the chunks after it wait for the next
+// plan. Chunks still being evicted are kept. Nothing here waits: the host
+// thread of the program never pays for a plan. The chunks of the plan are
+// spared by evictions until the next plan, unless an op needs their memory
+// and nothing else is left.
+void Residency::apply_plan(const std::vector<std::uint64_t>& upcoming) {
+  std::lock_guard lock(mutex_);
+  if (++plan_gen_ == 0) plan_gen_ = 1;
+  for (std::uint64_t k : upcoming)
+    if (k < arena_->chunk_count()) planned_[k] = plan_gen_;
+  reclaim(false);
+  const std::uint64_t tick = op_tick_.load(std::memory_order_relaxed);
+  for (std::uint64_t k : upcoming) {
+    if (k >= arena_->chunk_count()) continue;
+    const std::uint8_t state = chunks_[k].state.load(std::memory_order_relaxed);
+    if (state == kEvicting) {
+      cancel_eviction(k);
+      continue;
+    }
+    if (state != kHost) continue;
+    CUmemGenericAllocationHandle handle = 0;
+    if (!free_device_.empty()) {
+      handle = free_device_.back();
+      free_device_.pop_back();
+    } else if (device_created_ < budget_chunks_) {
+      CUmemAllocationProp prop = chunk_prop(CU_MEM_LOCATION_TYPE_DEVICE, device_);
+      if (real_driver().cuMemCreate(&handle, kChunkBytes, &prop, 0) != CUDA_SUCCESS) break;
+      ++device_created_;
+    } else {
+      if (!evicting_.empty()) break;  // room is on its way
+      std::vector<policy::ChunkCandidate> resident;
+      victim_candidates(false, &resident);
+      std::vector<std::uint64_t> victims;
+      policy_->choose_victims(resident, 1, tick + 1, &victims);
+      if (!victims.empty()) start_eviction(victims.front());
+      break;
+    }
+    if (bring_back(k, handle, kNoStream) != CUDA_SUCCESS) break;
+  }
 }
 
 // Cost when everything is resident: per chunk, one store (its LRU tick) and
@@ -510,12 +609,14 @@ CUresult Residency::make_device(std::uint64_t chunk, CUstream stream, std::uint6
 // resident and has not run yet: evictions for a nested op spare every chunk
 // used since the outermost op began (last use >= outer_tick_).
 CUresult Residency::prepare(const RangeList& ranges, CUstream stream) {
-  const std::uint64_t tick = ++op_tick_;
+  const std::uint64_t tick = op_tick_.load(std::memory_order_relaxed) + 1;
+  op_tick_.store(tick, std::memory_order_relaxed);  // one writer at a time: the lock holder
   if (mutex_.depth() <= 1) outer_tick_ = tick;
   const std::uint64_t spare_from = outer_tick_;
   ++stats_.ops;
   if (stream != last_stream_ || (stream == CU_STREAM_PER_THREAD && !pthread_equal(pthread_self(), last_thread_)))
     note_stream(stream);
+  if (planner_) planner_->push_op(tick, reinterpret_cast<std::uint64_t>(stream), ranges, bytes_);
   std::uint64_t all_ready = 1;
   const std::uint64_t stamp = tick << 8;
   for (std::size_t i = 0; i < ranges.size(); ++i) {
@@ -586,6 +687,8 @@ CUresult Residency::allocate(CUdeviceptr* out, std::uint64_t bytes, AllocKind, C
   auto at = std::lower_bound(blocks_by_base_.begin(), blocks_by_base_.end(), block.base,
                              [](const Block& b, std::uint64_t base) { return b.base < base; });
   blocks_by_base_.insert(at, block);
+  if (planner_)
+    planner_->push_alloc(block.base, bytes, block.first_chunk, static_cast<std::uint32_t>(block.chunk_count), small);
   stats_.peak_allocated_bytes = std::max(stats_.peak_allocated_bytes, allocated_chunks_ * kChunkBytes);
   *out = block.base;
   return CUDA_SUCCESS;
@@ -626,6 +729,7 @@ bool Residency::release(CUdeviceptr pointer, CUstream stream, bool stream_ordere
   }
   const Block block = *at;
   blocks_by_base_.erase(at);
+  if (planner_) planner_->push_free(block.base);
   extents_.erase(extents_.lower_bound(block.base), extents_.lower_bound(block.base + block.bytes));
   if (block.small) {
     // The block's bytes may be handed out again only once its last use is
@@ -785,11 +889,11 @@ void Residency::report_at_exit() {
                "{\"budget_bytes\": %" PRIu64 ", \"host_limit_bytes\": %" PRIu64 ", \"peak_device_bytes\": %" PRIu64
                ", \"peak_host_bytes\": %" PRIu64 ", \"peak_allocated_bytes\": %" PRIu64 ", \"bytes_evicted\": %" PRIu64
                ", \"bytes_prefetched\": %" PRIu64 ", \"evictions\": %" PRIu64 ", \"evictions_cancelled\": %" PRIu64
-               ", \"prefetches\": %" PRIu64
-               ", \"host_wait_ns\": %" PRIu64 ", \"ops\": %" PRIu64 ", \"policy\": \"lru\", \"strict\": %s}\n",
+               ", \"prefetches\": %" PRIu64 ", \"prefetches_ahead\": %" PRIu64
+               ", \"host_wait_ns\": %" PRIu64 ", \"ops\": %" PRIu64 ", \"policy\": \"%s\", \"strict\": %s}\n",
                s.budget_bytes, s.host_limit_bytes, s.peak_device_bytes, s.peak_host_bytes, s.peak_allocated_bytes,
-               s.bytes_evicted, s.bytes_prefetched, s.evictions, s.evictions_cancelled, s.prefetches, s.host_wait_ns, s.ops,
-               strict_ ? "true" : "false");
+               s.bytes_evicted, s.bytes_prefetched, s.evictions, s.evictions_cancelled, s.prefetches, s.prefetches_ahead,
+               s.host_wait_ns, s.ops, std::string(policy_->name()).c_str(), strict_ ? "true" : "false");
   std::fclose(f);
 }
 

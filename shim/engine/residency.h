@@ -46,8 +46,9 @@
 #include <vector>
 
 #include "arena.h"
-#include "policy/residency_policy.h"
 #include "engine.h"
+#include "planner.h"
+#include "policy/residency_policy.h"
 
 namespace oversub {
 
@@ -103,6 +104,7 @@ struct ResidencyStats {
   std::uint64_t evictions = 0;
   std::uint64_t evictions_cancelled = 0;
   std::uint64_t prefetches = 0;
+  std::uint64_t prefetches_ahead = 0;  // of prefetches: started by a plan, not by the op that needed it
   std::uint64_t host_wait_ns = 0;
   std::uint64_t ops = 0;
   std::uint64_t peak_allocated_bytes = 0;
@@ -138,6 +140,16 @@ class Residency {
 
   ResidencyStats stats();
   void report_at_exit();
+
+  // For the planner thread (Note [Planning off the hot path] in planner.h).
+  std::uint64_t current_tick() const { return op_tick_.load(std::memory_order_relaxed); }
+  // How many chunks a plan may keep resident: the budget less room for new
+  // allocations and on-demand misses.
+  std::size_t plan_capacity() const { return budget_chunks_ - std::max<std::uint64_t>(2, budget_chunks_ / 4); }
+  // Brings back (ahead of use) the chunks the next ops need, in that order,
+  // and keeps them from being chosen as victims until the next plan. Takes the
+  // engine lock.
+  void apply_plan(const std::vector<std::uint64_t>& upcoming);
 
  private:
   enum State : std::uint8_t { kFree, kUnbacked, kDevice, kEvicting, kHost };
@@ -182,6 +194,13 @@ class Residency {
   std::uint64_t capacity_chunks() const { return budget_chunks_ + host_chunks_ - (host_chunks_ > 0 ? 1 : 0); }
 
   CUresult make_device(std::uint64_t chunk, CUstream stream, std::uint64_t op_tick);
+  // Copies a host chunk back into `handle` on our host-to-device stream; when
+  // `stream` is given, it waits for the copy.
+  CUresult bring_back(std::uint64_t chunk, CUmemGenericAllocationHandle handle, CUstream stream);
+  // Resident chunks the policy may choose from, skipping those the current
+  // plan needs unless `include_planned`.
+  void victim_candidates(bool include_planned, std::vector<policy::ChunkCandidate>* out) const;
+  bool planned(std::uint64_t chunk) const { return plan_gen_ != 0 && planned_[chunk] == plan_gen_; }
   CUresult obtain_device_memory(std::uint64_t op_tick, CUmemGenericAllocationHandle* handle);
   CUresult evict(std::uint64_t chunk, CUmemGenericAllocationHandle* freed);
   // start_eviction's answer when its victim was released while it obtained a
@@ -222,7 +241,7 @@ class Residency {
   CUstream last_stream_ = kNoStream;
   std::unique_ptr<Arena> arena_;
   std::vector<Block> blocks_by_base_;   // sorted by base
-  std::uint64_t op_tick_ = 0;     // guarded by mutex_
+  std::atomic<std::uint64_t> op_tick_{0};  // written under mutex_; read by the planner thread
   std::uint64_t outer_tick_ = 0;  // tick of the outermost op being submitted (Note [Nested ops])
 
   std::uint64_t budget_chunks_ = 0, host_chunks_ = 0;
@@ -255,6 +274,10 @@ class Residency {
   bool strict_ = false;
   std::uint32_t evict_reason_ = 0, prefetch_reason_ = 0;
 
+  std::unique_ptr<Planner> planner_;  // lookahead only
+  std::unique_ptr<std::uint32_t[]> planned_;  // per chunk: the plan generation that needs it
+  std::uint32_t plan_gen_ = 0;
+  std::uint32_t lookahead_reason_ = 0;
   std::unique_ptr<policy::ResidencyPolicy> policy_;
   ResidencyStats stats_;
   std::map<std::uint64_t, std::uint64_t> extents_;  // learned tensor extents: start -> bytes

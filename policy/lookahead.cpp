@@ -1,0 +1,174 @@
+// The lookahead planner and policy: see lookahead.h.
+#include "policy/lookahead.h"
+
+#include <algorithm>
+#include <unordered_set>
+
+namespace oversub::policy {
+
+LookaheadPlanner::LookaheadPlanner(uint64_t slot_capacity, LookaheadParams params)
+  : params_(params),
+    learner_(params.learner),
+    capacity_(slot_capacity),
+    next_use_(new std::atomic<uint64_t>[slot_capacity])
+{
+  for (uint64_t i = 0; i < capacity_; ++i) {
+    next_use_[i].store(unknown, std::memory_order_relaxed);
+  }
+}
+
+void LookaheadPlanner::on_alloc(AllocId id, uint64_t bytes, SiteId site, uint64_t first_slot, uint32_t slot_count,
+                                bool shared)
+{
+  const LogicalId logical = learner_.on_alloc(AllocEvent{id, bytes, site, 0});
+  allocs_[id] = Placement{first_slot, shared ? 1 : slot_count, shared, logical};
+  live_by_logical_[logical] = id;
+  // A fresh allocation's slots carry nothing from their previous owner (a shared slot
+  // keeps what its other allocations predicted).
+  for (uint32_t k = 0; !shared && k < slot_count && first_slot + k < capacity_; ++k) {
+    next_use_[first_slot + k].store(unknown, std::memory_order_relaxed);
+  }
+}
+
+void LookaheadPlanner::on_free(AllocId id)
+{
+  const auto it = allocs_.find(id);
+  if (it == allocs_.end()) {
+    return;
+  }
+  const auto live = live_by_logical_.find(it->second.logical);
+  if (live != live_by_logical_.end() && live->second == id) {
+    live_by_logical_.erase(live);
+  }
+  allocs_.erase(it);
+  learner_.on_free(FreeEvent{id});
+}
+
+bool LookaheadPlanner::ready() const
+{
+  const OpPosition& pos = learner_.position();
+  return pos.state == IterationState::locked && learner_.predictor().recorded_steps(pos.template_id) >= 1;
+}
+
+void LookaheadPlanner::mark(uint64_t slot, uint64_t value, uint64_t op_index)
+{
+  if (slot >= capacity_) {
+    return;
+  }
+  std::atomic<uint64_t>& cell = next_use_[slot];
+  const uint64_t old = cell.load(std::memory_order_relaxed);
+  // A slot shared by small allocations keeps the earliest use still pending.
+  if (old != unknown && old != no_use && old > op_index && value != unknown && old < value) {
+    return;
+  }
+  cell.store(value, std::memory_order_relaxed);
+}
+
+void LookaheadPlanner::on_op(uint64_t op_index, const OpEvent& op)
+{
+  const OpPosition pos = learner_.on_op(op);
+  last_op_index_ = op_index;
+  ++ops_observed_;
+  if (pos.prediction_broke) {
+    ++predictions_broken_;
+  }
+  const bool predicting = ready() && pos.matched;
+  const bool complete = predicting && learner_.predictor().complete(pos.template_id);
+  for (const Access& a : op.accesses.items()) {
+    const auto it = allocs_.find(a.alloc_id);
+    if (it == allocs_.end()) {
+      continue;
+    }
+    const Placement& place = it->second;
+    const uint32_t first = place.shared ? 0 : a.chunk_first;
+    const uint32_t end = place.shared ? 1 : std::min(a.chunk_first + a.chunk_count, place.slot_count);
+    for (uint32_t k = first; k < end; ++k) {
+      uint64_t value = unknown;
+      if (predicting) {
+        // A shared slot is chunk 0 of each of its allocations.
+        const auto next = learner_.predictor().next_use(pos.template_id, LogicalChunk{place.logical, k}, pos.phase);
+        // Until a second step has been recorded, a buffer from before the lock may
+        // have uses not learned yet (Note [Next-use distances]): no use is unknown.
+        value = next ? op_index + next->distance_ops : complete ? no_use : unknown;
+      }
+      mark(place.first_slot + k, value, op_index);
+    }
+  }
+}
+
+void LookaheadPlanner::upcoming(uint64_t from_op, size_t max_slots, std::vector<uint64_t>* out) const
+{
+  if (!ready() || max_slots == 0) {
+    return;
+  }
+  const OpPosition& pos = learner_.position();
+  const NextUsePredictor& predictor = learner_.predictor();
+  const uint32_t period = predictor.period_ops(pos.template_id);
+  if (period == 0) {
+    return;
+  }
+  const uint64_t ahead = from_op > last_op_index_ ? from_op - last_op_index_ : 0;
+  if (ahead >= period) {
+    return;  // the engine is a whole step ahead: the planner cannot place it
+  }
+  const uint32_t start = static_cast<uint32_t>((pos.phase + ahead) % period);
+  std::unordered_set<uint64_t> seen;
+  const uint32_t window = std::min(params_.window_ops, period);
+  for (uint32_t j = 1; j <= window && out->size() < max_slots; ++j) {
+    const uint32_t phase = (start + j) % period;
+    for (const LogicalChunk& c : predictor.chunks_at(pos.template_id, phase)) {
+      const auto live = live_by_logical_.find(c.buffer);
+      if (live == live_by_logical_.end()) {
+        continue;  // allocated later in the step: nothing to bring back
+      }
+      const Placement& place = allocs_.at(live->second);
+      if (c.chunk >= place.slot_count) {
+        continue;
+      }
+      const uint64_t slot = place.first_slot + c.chunk;
+      if (seen.insert(slot).second) {
+        out->push_back(slot);
+        if (out->size() == max_slots) {
+          break;
+        }
+      }
+    }
+  }
+}
+
+void LookaheadPolicy::choose_victims(std::span<const ChunkCandidate> resident, std::size_t count,
+                                     std::uint64_t op_tick, std::vector<std::uint64_t>* victims)
+{
+  struct Ranked {
+    int tier;        // 0: no further use, 1: predicted use, 2: unknown
+    uint64_t order;  // smaller goes first within a tier
+    uint64_t chunk;
+  };
+  std::vector<Ranked> eligible;
+  eligible.reserve(resident.size());
+  for (const ChunkCandidate& c : resident) {
+    if (c.last_use_tick >= op_tick) {
+      continue;
+    }
+    const uint64_t next = planner_->next_use_op(c.chunk);
+    if (next == LookaheadPlanner::no_use) {
+      eligible.push_back({0, c.last_use_tick, c.chunk});
+    } else if (next != LookaheadPlanner::unknown && next >= op_tick) {
+      eligible.push_back({1, ~next, c.chunk});  // furthest first
+    } else {
+      eligible.push_back({2, c.last_use_tick, c.chunk});
+    }
+  }
+  count = std::min(count, eligible.size());
+  std::partial_sort(eligible.begin(), eligible.begin() + static_cast<std::ptrdiff_t>(count), eligible.end(),
+                    [](const Ranked& a, const Ranked& b) {
+                      if (a.tier != b.tier) return a.tier < b.tier;
+                      if (a.order != b.order) return a.order < b.order;
+                      return a.chunk < b.chunk;
+                    });
+  for (std::size_t i = 0; i < count; ++i) {
+    victims->push_back(eligible[i].chunk);
+  }
+}
+
+}  // namespace oversub::policy

@@ -1,0 +1,111 @@
+// The lookahead policy (OVERSUB_POLICY=lookahead, the default): learn the training step
+// from the op stream (StepLearner), then evict the chunk whose next use is furthest away
+// and bring chunks back ahead of the ops that need them.
+//
+// Note [Slots]
+// ~~~~~~~~~~~~
+// The planner speaks of slots: the engine's units of residency (the live shim's 2 MiB
+// arena chunks; replay's simulated ones). An allocation covers `slot_count` slots from
+// `first_slot`, chunk k of the allocation being slot first_slot + k. Small allocations
+// share a slot (Note [Small allocations share a chunk] in shim/engine/arena.h): they
+// are `shared`, and all their accesses land on that one slot.
+//
+// Note [Predicted next use]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~
+// After each op the planner stores, for every slot the op touched, the op index of the
+// slot's next use: the op index now plus the next-use distance of the learned step
+// (Note [Next-use distances]). The engine numbers its ops the same way (one tick per
+// submitted op), so the engine compares those numbers with its own tick without asking
+// the planner anything: a value below the tick is overdue (a prediction that did not
+// come true) and counts as unknown. A slot several allocations share keeps the
+// earliest pending use. Before the step is learned, every touched slot is unknown and
+// victims are chosen least recently used first, like lru.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "policy/learner.h"
+#include "policy/residency_policy.h"
+
+namespace oversub::policy {
+
+struct LookaheadParams {
+  LearnerParams learner;
+  // How many ops ahead upcoming() looks for chunks to bring back.
+  uint32_t window_ops = 256;
+};
+
+class LookaheadPlanner {
+public:
+  static constexpr uint64_t no_use = ~uint64_t{0};  // the learned step never uses the slot
+  static constexpr uint64_t unknown = 0;            // nothing predicted
+
+  // `slot_capacity`: the number of slots the engine has (slots are 0..capacity-1).
+  LookaheadPlanner(uint64_t slot_capacity, LookaheadParams params = {});
+
+  // The event stream, in the order the engine saw it.
+  void on_alloc(AllocId id, uint64_t bytes, SiteId site, uint64_t first_slot, uint32_t slot_count, bool shared);
+  void on_free(AllocId id);
+  // `op_index`: the engine's number for this op (Note [Predicted next use]), increasing.
+  void on_op(uint64_t op_index, const OpEvent& op);
+  void on_sync(const SyncEvent& sync) { learner_.on_sync(sync); }
+
+  // Whether predictions are made: the step is learned and its uses are complete.
+  bool ready() const;
+  // The slots of live allocations that the ops after op `from_op` use (from_op at or
+  // after the last op observed: the engine may be ahead of the planner), in the order of
+  // their first use within the next `window_ops` ops, at most `max_slots`, no repeats.
+  void upcoming(uint64_t from_op, size_t max_slots, std::vector<uint64_t>* out) const;
+  // Note [Predicted next use]. Safe to call from another thread than the one feeding
+  // events (the engine asks while the planner's thread learns).
+  uint64_t next_use_op(uint64_t slot) const
+  {
+    return slot < capacity_ ? next_use_[slot].load(std::memory_order_relaxed) : unknown;
+  }
+
+  const StepLearner& learner() const { return learner_; }
+  uint64_t ops_observed() const { return ops_observed_; }
+  uint64_t predictions_broken() const { return predictions_broken_; }
+
+private:
+  struct Placement {
+    uint64_t first_slot = 0;
+    uint32_t slot_count = 0;
+    bool shared = false;
+    LogicalId logical = no_logical;
+  };
+  void mark(uint64_t slot, uint64_t value, uint64_t op_index);
+
+  LookaheadParams params_;
+  StepLearner learner_;
+  uint64_t capacity_;
+  std::unique_ptr<std::atomic<uint64_t>[]> next_use_;
+  std::unordered_map<AllocId, Placement> allocs_;
+  std::unordered_map<LogicalId, AllocId> live_by_logical_;
+  uint64_t last_op_index_ = 0;
+  uint64_t ops_observed_ = 0;
+  uint64_t predictions_broken_ = 0;
+};
+
+// The ResidencyPolicy face of the planner: victims by furthest predicted next use.
+class LookaheadPolicy final : public ResidencyPolicy {
+public:
+  explicit LookaheadPolicy(const LookaheadPlanner* planner) : planner_(planner) {}
+  std::string_view name() const override { return "lookahead"; }
+  // Order: slots the learned step does not use again, then predicted uses furthest
+  // first, then slots with nothing predicted, least recently used first. Slots the op
+  // itself uses (last_use_tick >= op_tick) are never chosen.
+  void choose_victims(std::span<const ChunkCandidate> resident, std::size_t count, std::uint64_t op_tick,
+                      std::vector<std::uint64_t>* victims) override;
+
+private:
+  const LookaheadPlanner* planner_;
+};
+
+}  // namespace oversub::policy
