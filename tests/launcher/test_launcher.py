@@ -8,7 +8,8 @@ that tests/launcher/meson.build sets:
   LAUNCHER_LIBRARY  the liboversub.so it must find by itself
   LAUNCHER_LIBDIR   get_option('libdir'), for the installed-layout test
   LAUNCHER_VERSION  meson.project_version()
-  SIMCUDA_DIR       build/tests/simcuda (the simulated GPU)
+  SIMULATED_GPU_DIR build/tests/simcuda (the simulated GPU; not SIMCUDA_*, a
+                    prefix the simulator keeps for its own settings)
   STREAM_SAMPLE     an nvcc-built CUDA program
 
 Commands run by the launcher are small Python one-liners that report the
@@ -30,7 +31,7 @@ LAUNCHER = os.path.abspath(os.environ["LAUNCHER"])
 LIBRARY = os.path.realpath(os.environ["LAUNCHER_LIBRARY"])
 LIBDIR = os.environ.get("LAUNCHER_LIBDIR", "lib")
 VERSION = os.environ.get("LAUNCHER_VERSION", "")
-SIMCUDA_DIR = os.environ.get("SIMCUDA_DIR", "")
+SIMULATED_GPU_DIR = os.environ.get("SIMULATED_GPU_DIR", "")
 STREAM_SAMPLE = os.environ.get("STREAM_SAMPLE", "")
 
 PRINT_ENV = [sys.executable, "-c", "import json, os; print(json.dumps(dict(os.environ)))"]
@@ -316,21 +317,21 @@ class Doctor(unittest.TestCase):
         self.assertRegex(checks["locked-memory limit"][1], r"unlimited|\d")
 
     def test_simulated_gpu_through_ctypes(self):
-        if not SIMCUDA_DIR:
-            self.skipTest("SIMCUDA_DIR not set")
-        _, _, checks = doctor(clean_environment(LD_LIBRARY_PATH=SIMCUDA_DIR))
+        if not SIMULATED_GPU_DIR:
+            self.skipTest("SIMULATED_GPU_DIR not set")
+        _, _, checks = doctor(clean_environment(LD_LIBRARY_PATH=SIMULATED_GPU_DIR))
         status, detail = checks["GPU"]
         self.assertEqual(status, "OK")
         self.assertIn("simcuda H100 (simulated)", detail)
-        self.assertIn(os.path.join(SIMCUDA_DIR, "libcuda.so.1"), detail)
+        self.assertIn(os.path.join(SIMULATED_GPU_DIR, "libcuda.so.1"), detail)
         self.assertRegex(detail, r"\d+\.\d GiB")  # cuDeviceTotalMem_v2
         self.assertEqual(checks["VMM (attribute 102)"], ("OK", "supported"))
         self.assertEqual(checks["host VMM (attribute 145)"], ("OK", "supported"))
 
     def test_simulated_gpu_memory_follows_simcuda_memory(self):
-        if not SIMCUDA_DIR:
-            self.skipTest("SIMCUDA_DIR not set")
-        _, _, checks = doctor(clean_environment(LD_LIBRARY_PATH=SIMCUDA_DIR, SIMCUDA_MEMORY="3GiB"))
+        if not SIMULATED_GPU_DIR:
+            self.skipTest("SIMULATED_GPU_DIR not set")
+        _, _, checks = doctor(clean_environment(LD_LIBRARY_PATH=SIMULATED_GPU_DIR, SIMCUDA_MEMORY="3GiB"))
         self.assertIn("3.0 GiB", checks["GPU"][1])
 
 
@@ -377,7 +378,7 @@ class SizeGrammarAgreesWithShim(unittest.TestCase):
               "1e3", "0x10", " 5", "1e2%", ".5GiB"]
 
     def shim_accepts(self, variable, value):
-        env = clean_environment(LD_LIBRARY_PATH=SIMCUDA_DIR, LD_PRELOAD=LIBRARY, OVERSUB_LOG="quiet")
+        env = clean_environment(LD_LIBRARY_PATH=SIMULATED_GPU_DIR, LD_PRELOAD=LIBRARY, OVERSUB_LOG="quiet")
         env[variable] = value
         r = subprocess.run([STREAM_SAMPLE], capture_output=True, text=True, env=env, timeout=60)
         return f"invalid {variable}=" not in r.stderr
@@ -387,8 +388,8 @@ class SizeGrammarAgreesWithShim(unittest.TestCase):
         return r.returncode != 2
 
     def test_budget_and_host_limit(self):
-        if not (SIMCUDA_DIR and STREAM_SAMPLE):
-            self.skipTest("SIMCUDA_DIR or STREAM_SAMPLE not set")
+        if not (SIMULATED_GPU_DIR and STREAM_SAMPLE):
+            self.skipTest("SIMULATED_GPU_DIR or STREAM_SAMPLE not set")
         for flag, variable in [("--budget", "OVERSUB_DEVICE_BUDGET"), ("--host-limit", "OVERSUB_HOST_LIMIT")]:
             for value in self.VALUES:
                 with self.subTest(flag=flag, value=value):
@@ -397,12 +398,12 @@ class SizeGrammarAgreesWithShim(unittest.TestCase):
 
 class SimulatedGpu(unittest.TestCase):
     def test_stream_sample_under_the_shim_writes_a_trace(self):
-        if not (SIMCUDA_DIR and STREAM_SAMPLE):
-            self.skipTest("SIMCUDA_DIR or STREAM_SAMPLE not set")
+        if not (SIMULATED_GPU_DIR and STREAM_SAMPLE):
+            self.skipTest("SIMULATED_GPU_DIR or STREAM_SAMPLE not set")
         with tempfile.TemporaryDirectory() as d:
             trace = os.path.join(d, "stream_sample.trace")
             r = launch(["run", "--trace", trace, "--", STREAM_SAMPLE],
-                       env=clean_environment(LD_LIBRARY_PATH=SIMCUDA_DIR))
+                       env=clean_environment(LD_LIBRARY_PATH=SIMULATED_GPU_DIR))
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertIn("checksum", r.stdout)
             with open(trace, encoding="utf-8") as f:
@@ -413,12 +414,12 @@ class SimulatedGpu(unittest.TestCase):
             self.assertIn(f"trace {trace} (", r.stderr)
 
     def test_stats_from_the_engine(self):
-        if not (SIMCUDA_DIR and STREAM_SAMPLE):
-            self.skipTest("SIMCUDA_DIR or STREAM_SAMPLE not set")
+        if not (SIMULATED_GPU_DIR and STREAM_SAMPLE):
+            self.skipTest("SIMULATED_GPU_DIR or STREAM_SAMPLE not set")
         with tempfile.TemporaryDirectory() as d:
             stats = os.path.join(d, "stats.json")
             r = launch(["run", "--budget", "64MiB", "--stats", stats, "--", STREAM_SAMPLE],
-                       env=clean_environment(LD_LIBRARY_PATH=SIMCUDA_DIR))
+                       env=clean_environment(LD_LIBRARY_PATH=SIMULATED_GPU_DIR))
             self.assertEqual(r.returncode, 0, r.stderr)
             with open(stats, encoding="utf-8") as f:
                 self.assertEqual(json.load(f)["budget_bytes"], 64 << 20)
