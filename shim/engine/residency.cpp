@@ -17,6 +17,9 @@
 
 namespace oversub {
 
+// config.h states its minimums in bytes; swap mode counts chunks.
+static_assert(kMinimumBudgetBytes == 2 * kChunkBytes && kMinimumHostLimitBytes == 2 * kChunkBytes);
+
 std::atomic<Residency*> Residency::instance_{nullptr};
 trace::Writer* trace_writer();  // engine.cpp
 
@@ -97,13 +100,14 @@ bool Residency::initialise() {
   std::size_t total = 0;
   if (!r.cuDeviceTotalMem_v2 || r.cuDeviceTotalMem_v2(&total, device_) != CUDA_SUCCESS) return false;
   const Config& c = config();
+  if (std::string error; !check_budget_fits_device(c, total, kMinimumBudgetBytes, &error))
+    exit_with_configuration_error(error);  // Note [Budget and device] in config.cpp
   std::uint64_t budget = c.budget_bytes;
   if (c.budget_percent > 0) budget = static_cast<std::uint64_t>(double(total) * c.budget_percent / 100.0);
   if (budget == 0) budget = total - std::min<std::uint64_t>(round_up(total / 8, kChunkBytes), std::uint64_t{1} << 30);
-  budget = std::min<std::uint64_t>(budget, total);
   budget_chunks_ = budget / kChunkBytes;
-  if (budget_chunks_ < 2) {
-    log_error("OVERSUB_DEVICE_BUDGET leaves fewer than two 2 MiB chunks");
+  if (budget_chunks_ < 2) {  // only the default budget of a tiny device gets here
+    log_error("the device's %zu bytes leave fewer than two 2 MiB chunks for the default budget", total);
     return false;
   }
   std::uint64_t host = c.host_limit_bytes != 0 ? c.host_limit_bytes : available_host_bytes() / 2;

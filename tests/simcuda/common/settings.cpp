@@ -8,25 +8,34 @@
 #include <mutex>
 #include <string_view>
 
+#include <unistd.h>
+
 namespace simcuda {
 namespace {
 
+// Note [simcuda settings]
+// The simulated GPU keeps the rule oversub's own settings follow
+// (docs/configuration.md): a test that sets SIMCUDA_JITTER=2 or misspells
+// SIMCUDA_MEMORY must not run on defaults and pass for the wrong reason. At
+// cuInit, in this order: every SIMCUDA_* name is the table's, every value has
+// its accepted form, and no setting is switched off by another (a jitter-only
+// variable without SIMCUDA_JITTER=1 would be ignored). The first failure is
+// reported on one line and the program exits with status 2.
+
 struct Variable {
-  const char* name;
-  const char* accepted;     // the accepted form, shown in errors
-  const char* description;  // one line, for docs
+  VariableInfo info;
   bool (*apply)(const char* text, Settings* out);
 };
 
 bool parse_bool(const char* text, bool* out) {
   std::string_view v(text);
-  if (v == "1" || v == "true" || v == "yes" || v == "on") { *out = true; return true; }
-  if (v == "0" || v == "false" || v == "no" || v == "off" || v.empty()) { *out = false; return true; }
+  if (v == "1") { *out = true; return true; }
+  if (v == "0") { *out = false; return true; }
   return false;
 }
 
 bool parse_u64(const char* text, std::uint64_t* out) {
-  if (*text == '\0' || *text == '-') return false;
+  if (*text < '0' || *text > '9') return false;
   errno = 0;
   char* end = nullptr;
   unsigned long long v = std::strtoull(text, &end, 10);
@@ -36,16 +45,17 @@ bool parse_u64(const char* text, std::uint64_t* out) {
 }
 
 constexpr Variable kVariables[] = {
-    {"SIMCUDA_MEMORY", "a size such as 256MiB, 2GiB or a byte count (default 1GiB)",
-     "device memory capacity of the simulated GPU",
+    {{"SIMCUDA_MEMORY", "1GiB", "a size such as 256MiB, 2GiB or a byte count",
+      "device memory capacity of the simulated GPU", false},
      [](const char* t, Settings* s) { return parse_size_bytes(t, &s->memory_bytes); }},
-    {"SIMCUDA_REPORT", "0 or 1", "print 'simcuda: peak device bytes N capacity M' at exit",
+    {{"SIMCUDA_REPORT", "0", "0 or 1", "print 'simcuda: peak device bytes N capacity M' at exit", false},
      [](const char* t, Settings* s) { return parse_bool(t, &s->report); }},
-    {"SIMCUDA_JITTER", "0 or 1", "add random delays to queued work to expose missing synchronisation",
+    {{"SIMCUDA_JITTER", "0", "0 or 1", "add random delays to queued work to expose missing synchronisation", false},
      [](const char* t, Settings* s) { return parse_bool(t, &s->jitter); }},
-    {"SIMCUDA_SEED", "a non-negative integer", "seed for the jitter delays",
+    {{"SIMCUDA_SEED", "1", "a non-negative integer", "seed for the jitter delays", true},
      [](const char* t, Settings* s) { return parse_u64(t, &s->seed); }},
-    {"SIMCUDA_JITTER_MAX_US", "an integer from 1 to 100000", "longest single jitter delay in microseconds",
+    {{"SIMCUDA_JITTER_MAX_US", "200", "an integer from 1 to 100000", "longest single jitter delay in microseconds",
+      true},
      [](const char* t, Settings* s) {
        std::uint64_t v = 0;
        if (!parse_u64(t, &v) || v < 1 || v > 100000) return false;
@@ -54,21 +64,21 @@ constexpr Variable kVariables[] = {
      }},
 };
 
+std::string_view name_of(std::string_view entry) { return entry.substr(0, entry.find('=')); }
+
+const char* value_of(const std::vector<std::string>& environment, std::string_view name) {
+  for (const std::string& entry : environment)
+    if (name_of(entry) == name && entry.size() > name.size()) return entry.c_str() + name.size() + 1;
+  return nullptr;
+}
+
 Settings load() {
   Settings s{};
-  s.memory_bytes = std::uint64_t{1} << 30;
-  s.report = false;
-  s.jitter = false;
-  s.seed = 1;
-  s.jitter_max_us = 200;
-  for (const Variable& v : kVariables) {
-    const char* text = std::getenv(v.name);
-    if (text == nullptr) continue;
-    if (!v.apply(text, &s)) {
-      std::fprintf(stderr, "simcuda: invalid %s='%s': expected %s\n", v.name, text, v.accepted);
-      std::fflush(stderr);
-      std::_Exit(2);
-    }
+  std::string error;
+  if (!read_settings(simcuda_environment(), &s, &error)) {
+    std::fprintf(stderr, "%s\n", error.c_str());
+    std::fflush(stderr);
+    std::_Exit(2);
   }
   return s;
 }
@@ -109,6 +119,55 @@ bool parse_size_bytes(const char* text, std::uint64_t* bytes) {
     return true;
   }
   return false;
+}
+
+std::vector<std::string> simcuda_environment() {
+  std::vector<std::string> out;
+  for (char** env = environ; *env != nullptr; ++env)
+    if (std::strncmp(*env, "SIMCUDA_", 8) == 0) out.emplace_back(*env);
+  return out;
+}
+
+bool read_settings(const std::vector<std::string>& environment, Settings* out, std::string* error) {
+  for (const std::string& entry : environment) {
+    const std::string_view name = name_of(entry);
+    bool known = false;
+    for (const Variable& v : kVariables) known = known || name == v.info.name;
+    if (known || name.rfind("SIMCUDA_", 0) != 0) continue;
+    std::string list;
+    for (const Variable& v : kVariables) list += std::string(list.empty() ? "" : ", ") + v.info.name;
+    *error = "simcuda: unknown variable " + entry.substr(0, name.size()) + "='" +
+             (entry.size() > name.size() ? entry.substr(name.size() + 1) : "") + "': expected one of " + list;
+    return false;
+  }
+  Settings s{};
+  s.memory_bytes = std::uint64_t{1} << 30;
+  s.report = false;
+  s.jitter = false;
+  s.seed = 1;
+  s.jitter_max_us = 200;
+  for (const Variable& v : kVariables) {
+    const char* text = value_of(environment, v.info.name);
+    if (text == nullptr || v.apply(text, &s)) continue;
+    *error = std::string("simcuda: invalid ") + v.info.name + "='" + text + "': expected " + v.info.accepted;
+    return false;
+  }
+  for (const Variable& v : kVariables) {
+    const char* text = value_of(environment, v.info.name);
+    if (!v.info.jitter_only || text == nullptr || s.jitter) continue;
+    *error = std::string("simcuda: ") + v.info.name + "='" + text +
+             "' has no effect without SIMCUDA_JITTER=1: expected " + v.info.name + " unset, or SIMCUDA_JITTER=1";
+    return false;
+  }
+  *out = s;
+  return true;
+}
+
+const VariableInfo* variables_table(std::size_t* count) {
+  static VariableInfo infos[std::size(kVariables)];
+  for (std::size_t i = 0; i < std::size(kVariables); ++i) infos[i] = kVariables[i].info;
+  *count = std::size(kVariables);
+  return infos;
 }
 
 const Settings& settings() {

@@ -1,10 +1,17 @@
 // simcuda settings: every SIMCUDA_* variable, in one table (CONVENTIONS 7).
 //
-// A bad value stops the program before any simulated CUDA work, with one line
-// naming the variable, the value and the accepted form, and exit status 2.
+// Validated once, at the simulated driver's initialisation (cuInit), before
+// any simulated work. An unknown SIMCUDA_* name, a bad value or settings that
+// contradict each other stop the program with one line naming the variable,
+// the value and the accepted form, and exit status 2 (Note [simcuda
+// settings] in settings.cpp). tests/simcuda/README.md is checked against the
+// table by a test.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <string>
+#include <vector>
 
 namespace simcuda {
 
@@ -18,6 +25,23 @@ struct Settings {
 
 // Parses and validates the environment once; later calls return the same object.
 const Settings& settings();
+
+// The SIMCUDA_* entries of an environment, as NAME=VALUE strings.
+std::vector<std::string> simcuda_environment();
+
+// Every check settings() makes, on a given environment. False with the
+// one-line error in `error`.
+bool read_settings(const std::vector<std::string>& environment, Settings* out, std::string* error);
+
+// For docs and tests: the table itself.
+struct VariableInfo {
+  const char* name;
+  const char* default_text;
+  const char* accepted;     // the accepted form, shown in errors
+  const char* description;  // one line, for docs
+  bool jitter_only;         // meaningful only with SIMCUDA_JITTER=1
+};
+const VariableInfo* variables_table(std::size_t* count);
 
 // Parses a size: "256MiB", "2GiB", "1.5GiB", "64KiB", "512MB", or plain bytes.
 // Returns false when `text` is not of that form or is zero.
