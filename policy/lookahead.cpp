@@ -22,6 +22,9 @@ void LookaheadPlanner::on_alloc(AllocId id, uint64_t bytes, SiteId site, uint64_
 {
   const LogicalId logical = learner_.on_alloc(AllocEvent{id, bytes, site, 0});
   allocs_[id] = Placement{first_slot, shared ? 1 : slot_count, shared, logical};
+  if (shared) {
+    shared_slots_[first_slot].push_back(id);
+  }
   live_by_logical_[logical] = id;
   // A fresh allocation's slots carry nothing from their previous owner (a shared slot
   // keeps what its other allocations predicted).
@@ -39,6 +42,15 @@ void LookaheadPlanner::on_free(AllocId id)
   const auto live = live_by_logical_.find(it->second.logical);
   if (live != live_by_logical_.end() && live->second == id) {
     live_by_logical_.erase(live);
+  }
+  if (it->second.shared) {
+    const auto slot = shared_slots_.find(it->second.first_slot);
+    if (slot != shared_slots_.end()) {
+      std::erase(slot->second, id);
+      if (slot->second.empty()) {
+        shared_slots_.erase(slot);
+      }
+    }
   }
   allocs_.erase(it);
   learner_.on_free(FreeEvent{id});
@@ -64,6 +76,30 @@ void LookaheadPlanner::mark(uint64_t slot, uint64_t value, uint64_t op_index)
   cell.store(value, std::memory_order_relaxed);
 }
 
+void LookaheadPlanner::mark_shared(uint64_t slot, bool predicting, bool complete, const OpPosition& pos,
+                                   uint64_t op_index)
+{
+  if (slot >= capacity_) {
+    return;
+  }
+  uint64_t value = unknown;
+  if (predicting) {
+    uint32_t nearest = 0;
+    const auto allocs = shared_slots_.find(slot);
+    if (allocs != shared_slots_.end()) {
+      for (AllocId id : allocs->second) {
+        const auto next =
+          learner_.predictor().next_use(pos.template_id, LogicalChunk{allocs_.at(id).logical, 0}, pos.phase);
+        if (next && (nearest == 0 || next->distance_ops < nearest)) {
+          nearest = next->distance_ops;
+        }
+      }
+    }
+    value = nearest != 0 ? op_index + nearest : complete ? no_use : unknown;
+  }
+  next_use_[slot].store(value, std::memory_order_relaxed);
+}
+
 void LookaheadPlanner::on_op(uint64_t op_index, const OpEvent& op)
 {
   const OpPosition pos = learner_.on_op(op);
@@ -80,6 +116,10 @@ void LookaheadPlanner::on_op(uint64_t op_index, const OpEvent& op)
       continue;
     }
     const Placement& place = it->second;
+    if (place.shared) {
+      mark_shared(place.first_slot, predicting, complete, pos, op_index);
+      continue;
+    }
     const uint32_t first = place.shared ? 0 : a.chunk_first;
     const uint32_t end = place.shared ? 1 : std::min(a.chunk_first + a.chunk_count, place.slot_count);
     for (uint32_t k = first; k < end; ++k) {
@@ -96,9 +136,9 @@ void LookaheadPlanner::on_op(uint64_t op_index, const OpEvent& op)
   }
 }
 
-void LookaheadPlanner::upcoming(uint64_t from_op, size_t max_slots, std::vector<uint64_t>* out) const
+void LookaheadPlanner::upcoming(uint64_t from_op, size_t max_entries, std::vector<uint64_t>* out) const
 {
-  if (!ready() || max_slots == 0) {
+  if (!ready() || max_entries == 0) {
     return;
   }
   const OpPosition& pos = learner_.position();
@@ -112,25 +152,30 @@ void LookaheadPlanner::upcoming(uint64_t from_op, size_t max_slots, std::vector<
     return;  // the engine is a whole step ahead: the planner cannot place it
   }
   const uint32_t start = static_cast<uint32_t>((pos.phase + ahead) % period);
-  std::unordered_set<uint64_t> seen;
+  std::unordered_set<uint64_t> seen_slots;
+  std::unordered_set<uint64_t> seen_fresh;
   const uint32_t window = std::min(params_.window_ops, period);
-  for (uint32_t j = 1; j <= window && out->size() < max_slots; ++j) {
+  for (uint32_t j = 1; j <= window && out->size() < max_entries; ++j) {
     const uint32_t phase = (start + j) % period;
     for (const LogicalChunk& c : predictor.chunks_at(pos.template_id, phase)) {
       const auto live = live_by_logical_.find(c.buffer);
       if (live == live_by_logical_.end()) {
-        continue;  // allocated later in the step: nothing to bring back
-      }
-      const Placement& place = allocs_.at(live->second);
-      if (c.chunk >= place.slot_count) {
-        continue;
-      }
-      const uint64_t slot = place.first_slot + c.chunk;
-      if (seen.insert(slot).second) {
-        out->push_back(slot);
-        if (out->size() == max_slots) {
-          break;
+        if (seen_fresh.insert(mix_hash(c.buffer, c.chunk)).second) {
+          out->push_back(fresh);
         }
+      } else {
+        const Placement& place = allocs_.at(live->second);
+        if (c.chunk >= place.slot_count) {
+          continue;
+        }
+        const uint64_t slot = place.first_slot + c.chunk;
+        if (!seen_slots.insert(slot).second) {
+          continue;
+        }
+        out->push_back(slot);
+      }
+      if (out->size() == max_entries) {
+        break;
       }
     }
   }

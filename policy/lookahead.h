@@ -18,7 +18,9 @@
 // submitted op), so the engine compares those numbers with its own tick without asking
 // the planner anything: a value below the tick is overdue (a prediction that did not
 // come true) and counts as unknown. A slot several allocations share keeps the
-// earliest pending use. Before the step is learned, every touched slot is unknown and
+// earliest pending use: after any access to it, the minimum over all its allocations'
+// predicted next uses (one value cannot remember that for many tensors, and a shared
+// chunk of biases is needed by nearly every layer). Before the step is learned, every touched slot is unknown and
 // victims are chosen least recently used first, like lru.
 #pragma once
 
@@ -58,10 +60,13 @@ public:
 
   // Whether predictions are made: the step is learned and its uses are complete.
   bool ready() const;
-  // The slots of live allocations that the ops after op `from_op` use (from_op at or
-  // after the last op observed: the engine may be ahead of the planner), in the order of
-  // their first use within the next `window_ops` ops, at most `max_slots`, no repeats.
-  void upcoming(uint64_t from_op, size_t max_slots, std::vector<uint64_t>* out) const;
+  // What the ops after op `from_op` use (from_op at or after the last op observed: the
+  // engine may be ahead of the planner), in the order of first use within the next
+  // `window_ops` ops, at most `max_entries`, no repeats: the slot of a live allocation's
+  // chunk, or `fresh` for a chunk of a buffer not allocated yet (it will need memory
+  // but has nothing to bring back).
+  static constexpr uint64_t fresh = ~uint64_t{0};
+  void upcoming(uint64_t from_op, size_t max_entries, std::vector<uint64_t>* out) const;
   // Note [Predicted next use]. Safe to call from another thread than the one feeding
   // events (the engine asks while the planner's thread learns).
   uint64_t next_use_op(uint64_t slot) const
@@ -81,12 +86,14 @@ private:
     LogicalId logical = no_logical;
   };
   void mark(uint64_t slot, uint64_t value, uint64_t op_index);
+  void mark_shared(uint64_t slot, bool predicting, bool complete, const OpPosition& pos, uint64_t op_index);
 
   LookaheadParams params_;
   StepLearner learner_;
   uint64_t capacity_;
   std::unique_ptr<std::atomic<uint64_t>[]> next_use_;
   std::unordered_map<AllocId, Placement> allocs_;
+  std::unordered_map<uint64_t, std::vector<AllocId>> shared_slots_;  // slot -> its allocations
   std::unordered_map<LogicalId, AllocId> live_by_logical_;
   uint64_t last_op_index_ = 0;
   uint64_t ops_observed_ = 0;

@@ -111,12 +111,13 @@ constexpr Setting kSettings[] = {
        else return false;
        return true;
      }},
-    {{"OVERSUB_LOOKAHEAD_OPS", "count", "256", "a whole number from 1 to 65536",
-      "lookahead: how many ops ahead of the program chunks are brought back (limited by the budget)", true},
+    {{"OVERSUB_LOOKAHEAD_OPS", "count", "0", "a whole number from 0 to 65536",
+      "lookahead: how many ops ahead of the program chunks are brought back and room is made (limited by the "
+      "budget); 0 brings chunks back on demand only (prefetching ahead does not yet pay off)", true},
      [](Config* c, std::string_view v) {
        if (v.empty() || v.size() > 5 || v.find_first_not_of("0123456789") != std::string_view::npos) return false;
        const unsigned long n = std::strtoul(std::string(v).c_str(), nullptr, 10);
-       if (n < 1 || n > 65536) return false;
+       if (n > 65536) return false;
        c->lookahead_ops = static_cast<std::uint32_t>(n);
        return true;
      }},
@@ -244,7 +245,7 @@ Config load() {
 
 }  // namespace
 
-Config default_config() { return Config{Mode::swap, {}, 1, 0, 0, 0, false, PolicyKind::lru, {}, 256, {}}; }
+Config default_config() { return Config{Mode::swap, {}, 1, 0, 0, 0, false, PolicyKind::lru, {}, 0, {}}; }
 
 std::string expand_process_id(const std::string& path) {
   std::string out;

@@ -126,7 +126,7 @@ void Planner::run() {
         log_info("lookahead: lost the step at op %" PRIu64 "; on demand until it is learned again",
                  planner_.ops_observed());
     }
-    if (since_plan > 0 && ready) {
+    if (since_plan > 0 && ready && window_ops_ > 0) {
       upcoming_.clear();
       planner_.upcoming(engine_->current_tick(), engine_->plan_capacity(), &upcoming_);
       engine_->apply_plan(upcoming_);

@@ -60,6 +60,7 @@ class Planner {
   void push_free(std::uint64_t base);
 
   const policy::LookaheadPlanner& planner() const { return planner_; }
+  bool plans() const { return window_ops_ > 0; }  // OVERSUB_LOOKAHEAD_OPS > 0
 
  private:
   enum Kind : std::uint8_t { kOp, kRange, kAlloc, kAllocPlace, kFree };

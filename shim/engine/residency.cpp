@@ -405,6 +405,7 @@ CUresult Residency::evict(std::uint64_t chunk, CUmemGenericAllocationHandle* fre
 // that needs one of these chunks again cancels its eviction.
 
 void Residency::keep_headroom(std::uint64_t op_tick) {
+  if (planner_ && planner_->plans()) return;  // the plans keep room (Note [Plans])
   const std::uint64_t want = std::max<std::uint64_t>(2, budget_chunks_ / 16);
   const std::uint64_t available =
       free_device_.size() + evicting_.size() + (budget_chunks_ > device_created_ ? budget_chunks_ - device_created_ : 0);
@@ -435,19 +436,22 @@ CUresult Residency::obtain_device_memory(std::uint64_t op_tick, CUmemGenericAllo
     budget_chunks_ = device_created_;  // the card has less than the budget: live with it
     log_info("device memory ran out at %" PRIu64 " MiB; the budget is now that", device_created_ * 2);
   }
-  // Freed chunks whose last use is still running come back first.
-  if (!pending_.empty()) {
-    reclaim(true);
+  // Then evictions already on their way (Note [Evictions in flight]), the
+  // oldest first: its copy is the closest to done.
+  if (!evicting_.empty()) {
+    finish_eviction(evicting_.front(), true, handle);
+    return CUDA_SUCCESS;
+  }
+  // Then freed chunks whose last use is still running: waiting for the oldest
+  // free only, not for every free in flight (which is the whole device's queue).
+  while (!pending_.empty()) {
+    wait_host(pending_.front().fence);
+    reclaim(false);
     if (!free_device_.empty()) {
       *handle = free_device_.back();
       free_device_.pop_back();
       return CUDA_SUCCESS;
     }
-  }
-  // Then evictions already on their way (Note [Evictions in flight]).
-  if (!evicting_.empty()) {
-    finish_eviction(evicting_.front(), true, handle);
-    return CUDA_SUCCESS;
   }
   // The policy chooses among the resident chunks (Note [Policy decisions]).
   for (;;) {
@@ -557,49 +561,71 @@ void Residency::victim_candidates(bool include_planned, std::vector<policy::Chun
 }
 
 // Note [Plans]
-// The planner thread asks, a few ops at a time, for the chunks that the next
-// ops will use (LookaheadPlanner::upcoming), in the order of their use. In that
-// order, each chunk on the host starts coming back on our host-to-device
-// stream, into device memory that is free now; where none is, the eviction of
-// the resident chunk used furthest in the future starts instead (its copy
-// overlaps the ops in between), and the chunks after it wait for the next
-// plan. Chunks still being evicted are kept. Nothing here waits: the host
-// thread of the program never pays for a plan. The chunks of the plan are
-// spared by evictions until the next plan, unless an op needs their memory
-// and nothing else is left.
+// The planner thread asks, a few ops at a time, for what the next ops will use
+// (LookaheadPlanner::upcoming), in the order of use: chunks of live
+// allocations, and chunks of buffers not allocated yet ("fresh"). Walking that
+// list, every entry that holds no device memory yet (fresh, unbacked, or on the
+// host) will need a chunk of it. A chunk on the host starts coming back on our
+// host-to-device stream when device memory is free beyond what the entries
+// before it will need; otherwise it waits for a later plan. Chunks being
+// evicted that the window needs are kept. If the window needs more memory than
+// is free or already on its way, the evictions of the resident chunks used
+// furthest in the future start now, so that their copies overlap the ops in
+// between and the memory is free when the program asks. Nothing here waits for
+// the device. The chunks of the plan are spared by evictions until the next
+// plan, unless an op needs their memory and nothing else is left.
 void Residency::apply_plan(const std::vector<std::uint64_t>& upcoming) {
   std::lock_guard lock(mutex_);
   if (++plan_gen_ == 0) plan_gen_ = 1;
+  const std::uint64_t chunk_count = arena_->chunk_count();
   for (std::uint64_t k : upcoming)
-    if (k < arena_->chunk_count()) planned_[k] = plan_gen_;
+    if (k < chunk_count) planned_[k] = plan_gen_;
   reclaim(false);
-  const std::uint64_t tick = op_tick_.load(std::memory_order_relaxed);
+  const auto free_now = [&] {
+    return free_device_.size() + (budget_chunks_ > device_created_ ? budget_chunks_ - device_created_ : 0);
+  };
+  std::uint64_t reserved = 0;  // entries so far that will need device memory at their use
   for (std::uint64_t k : upcoming) {
-    if (k >= arena_->chunk_count()) continue;
+    if (k >= chunk_count) {  // fresh
+      ++reserved;
+      continue;
+    }
     const std::uint8_t state = chunks_[k].state.load(std::memory_order_relaxed);
     if (state == kEvicting) {
       cancel_eviction(k);
       continue;
     }
+    if (state == kUnbacked) ++reserved;
     if (state != kHost) continue;
+    if (free_now() <= reserved) {
+      ++reserved;
+      continue;
+    }
     CUmemGenericAllocationHandle handle = 0;
     if (!free_device_.empty()) {
       handle = free_device_.back();
       free_device_.pop_back();
-    } else if (device_created_ < budget_chunks_) {
-      CUmemAllocationProp prop = chunk_prop(CU_MEM_LOCATION_TYPE_DEVICE, device_);
-      if (real_driver().cuMemCreate(&handle, kChunkBytes, &prop, 0) != CUDA_SUCCESS) break;
-      ++device_created_;
     } else {
-      if (!evicting_.empty()) break;  // room is on its way
-      std::vector<policy::ChunkCandidate> resident;
-      victim_candidates(false, &resident);
-      std::vector<std::uint64_t> victims;
-      policy_->choose_victims(resident, 1, tick + 1, &victims);
-      if (!victims.empty()) start_eviction(victims.front());
-      break;
+      CUmemAllocationProp prop = chunk_prop(CU_MEM_LOCATION_TYPE_DEVICE, device_);
+      if (real_driver().cuMemCreate(&handle, kChunkBytes, &prop, 0) != CUDA_SUCCESS) {
+        ++reserved;
+        continue;
+      }
+      ++device_created_;
     }
-    if (bring_back(k, handle, kNoStream) != CUDA_SUCCESS) break;
+    if (bring_back(k, handle, kNoStream) != CUDA_SUCCESS) ++reserved;
+  }
+  const std::uint64_t coming = free_now() + evicting_.size();
+  if (reserved <= coming) return;
+  const std::uint64_t tick = op_tick_.load(std::memory_order_relaxed);
+  std::vector<policy::ChunkCandidate> resident;
+  victim_candidates(false, &resident);
+  std::vector<std::uint64_t> victims;
+  policy_->choose_victims(resident, std::min<std::uint64_t>(reserved - coming, kMaxEvictionsPerPlan), tick + 1,
+                          &victims);
+  for (std::uint64_t v : victims) {
+    const CUresult res = start_eviction(v);
+    if (res != CUDA_SUCCESS && res != kVictimVanished) break;
   }
 }
 

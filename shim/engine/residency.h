@@ -150,6 +150,8 @@ class Residency {
   // and keeps them from being chosen as victims until the next plan. Takes the
   // engine lock.
   void apply_plan(const std::vector<std::uint64_t>& upcoming);
+  // Bounds the time a plan holds the engine lock.
+  static constexpr std::uint64_t kMaxEvictionsPerPlan = 16;
 
  private:
   enum State : std::uint8_t { kFree, kUnbacked, kDevice, kEvicting, kHost };

@@ -100,7 +100,7 @@ def cases(tmp):
              {"OVERSUB_HOST_LIMIT": "64MiB"}),
         Case("OVERSUB_STRICT", [Bad({"OVERSUB_STRICT": "yes"})], {"OVERSUB_STRICT": "1"}),
         Case("OVERSUB_POLICY", [Bad({"OVERSUB_POLICY": "fifo"})], {"OVERSUB_POLICY": "lookahead"}),
-        Case("OVERSUB_LOOKAHEAD_OPS", [Bad({"OVERSUB_LOOKAHEAD_OPS": "0"}), Bad({"OVERSUB_LOOKAHEAD_OPS": "many"}),
+        Case("OVERSUB_LOOKAHEAD_OPS", [Bad({"OVERSUB_LOOKAHEAD_OPS": "-1"}), Bad({"OVERSUB_LOOKAHEAD_OPS": "many"}),
                                        Bad({"OVERSUB_LOOKAHEAD_OPS": "70000"})],
              {"OVERSUB_LOOKAHEAD_OPS": "64", "OVERSUB_POLICY": "lookahead"}),
         Case("OVERSUB_STATS",

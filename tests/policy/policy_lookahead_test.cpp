@@ -81,12 +81,13 @@ TEST_F(Fixture, UpcomingSlotsInOrderOfUseFromWhereTheEngineIs) {
   EXPECT_EQ(slots, (std::vector<uint64_t>{kSlotA, kSlotB}));
 }
 
-TEST_F(Fixture, AFreedBufferIsNotBroughtBackAndItsSlotForgetsItsPrediction) {
+TEST_F(Fixture, AFreedBufferNeedsFreshMemoryAndItsSlotForgetsItsPrediction) {
   run_steps(6);
   planner.on_free(kB);
   std::vector<uint64_t> slots;
   planner.upcoming(tick, 8, &slots);
-  EXPECT_EQ(slots, (std::vector<uint64_t>{kSlotA, kSlotC, kSlotD}));
+  // B's use at phase 1 now needs memory, with nothing to bring back.
+  EXPECT_EQ(slots, (std::vector<uint64_t>{kSlotA, LookaheadPlanner::fresh, kSlotC, kSlotD}));
   planner.on_alloc(7, chunk_bytes, no_site, kSlotB, 1, false);  // another buffer takes B's slot
   EXPECT_EQ(planner.next_use_op(kSlotB), LookaheadPlanner::unknown);
 }
