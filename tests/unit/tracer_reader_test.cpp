@@ -10,6 +10,9 @@ namespace {
 
 const std::string header = "v 1 oversub-trace\nn 1 k\nt 1 1 1\n";  // lines 1-3
 const std::string alloc_line = "a 1 10 5 1 1000 100 0 1 malloc\n";    // valid at line 4
+// Version 2 adds `m` and `c` lines (Note [Format versions]).
+const std::string header2 = "v 2 oversub-trace\nn 1 model\nn 2 resnet50\n";  // lines 1-3
+const std::string op_line = "o 5 50 5 cublas 2 0 - 1 1000 100 rw\n";
 
 struct Malformed {
   const char* what;
@@ -37,8 +40,10 @@ INSTANTIATE_TEST_SUITE_P(
     EachErrorClass, TracerReaderMalformed,
     ::testing::Values(
         Malformed{"empty file", "", 1, "empty file"},
-        Malformed{"no version line", alloc_line, 1, "expected the version line 'v 1 oversub-trace'"},
-        Malformed{"future version", "v 2 oversub-trace\n", 1, "unsupported trace format version 2"},
+        Malformed{"no version line", alloc_line, 1, "expected the version line 'v 2 oversub-trace'"},
+        Malformed{"future version", "v 3 oversub-trace\n", 1,
+                  "unsupported trace format version 3: this reader reads versions 1 to 2"},
+        Malformed{"version zero", "v 0 oversub-trace\n", 1, "unsupported trace format version 0"},
         Malformed{"wrong magic", "v 1 heaptrack\n", 1, "expected 'oversub-trace' after the version"},
         Malformed{"version twice", header + "v 1 oversub-trace\n", 4, "may only be the first line"},
         Malformed{"unknown tag", header + "q 1 2\n", 4, "unknown tag 'q'"},
@@ -75,6 +80,25 @@ INSTANTIATE_TEST_SUITE_P(
         Malformed{"truncated last line", header + alloc_line + "a 2 20 5 2 2000 10", 5, "truncated line"},
         Malformed{"duplicate seq", header + alloc_line + "s 2 10 5 device 0\ns 1 11 6 device 0\n", 6,
                   "sequence number 1 repeats the one on line 4"},
+        Malformed{"metadata in a version 1 file", header + "m 1 1\n", 4,
+                  "the 'm' (metadata) line needs trace format version 2, but this file is version 1"},
+        Malformed{"flops in a version 1 file", header + "o 1 10 5 kernel 1 0 - 0\nc 1 10\n", 5,
+                  "the 'c' (flops) line needs trace format version 2"},
+        Malformed{"metadata field count", header2 + "m 1\n", 4, "the 'm' (metadata) line has 1 fields, expected 2: key value"},
+        Malformed{"metadata undefined value", header2 + "m 1 3\n", 4,
+                  "field 2 (value) of the 'm' line: name id 3 is not defined"},
+        Malformed{"metadata without key", header2 + "m 0 2\n", 4, "field 1 (key) of the 'm' line: expected a name id, got 0"},
+        Malformed{"metadata key twice", header2 + "m 1 2\nm 1 1\n", 5, "metadata key 'model' appears twice"},
+        Malformed{"metadata after an event", header2 + "s 1 10 5 device 0\nm 1 2\n", 5,
+                  "the 'm' (metadata) line must come before the first event (line 4)"},
+        Malformed{"flops field count", header2 + op_line + "c 5\n", 5, "the 'c' (flops) line has 1 fields, expected 2: seq flops"},
+        Malformed{"flops bad hex", header2 + op_line + "c 5 1g\n", 5,
+                  "field 2 (flops) of the 'c' line: expected a hex number of 1 to 16 digits, got '1g'"},
+        Malformed{"flops not after an op", header2 + "s 5 50 5 device 0\nc 5 10\n", 5,
+                  "the 'c' (flops) line for seq 5 must directly follow the 'o' (op) line it describes"},
+        Malformed{"flops twice", header2 + op_line + "c 5 10\nc 5 10\n", 6, "must directly follow the 'o' (op) line"},
+        Malformed{"flops for another op", header2 + op_line + "c 6 10\n", 5,
+                  "the 'c' (flops) line names seq 6, but the 'o' line before it has seq 5"},
         Malformed{"control bytes shown escaped", header + "s 1 10 5 dev\x01" "ce 0\n", 4, "'dev\\x01ce'"}));
 
 TEST(TracerReader, AcceptsAMinimalTraceAndSortsBySeq)
@@ -91,6 +115,36 @@ TEST(TracerReader, AcceptsAMinimalTraceAndSortsBySeq)
   EXPECT_TRUE(trace.complete);
   EXPECT_EQ(trace.dropped_events, 3u);
   EXPECT_EQ(trace.end_ns, 0x50u);
+}
+
+TEST(TracerReader, VersionTwoCarriesMetadataAndFlops)
+{
+  const std::string text = header2 + "n 3 batch\nn 4 256\nm 1 2\nm 3 4\nn 5 aten::relu\n" +
+                           "o 6 60 5 kernel 5 0 - 1 1000 100 rw\n" + op_line + "c 5 2a\nx 70 0\n";
+  Trace trace;
+  const std::optional<ParseError> error = parse_trace(text, "v2.trace", &trace);
+  ASSERT_FALSE(error.has_value()) << error->to_string();
+  EXPECT_EQ(trace.version, 2u);
+  ASSERT_EQ(trace.metadata.size(), 2u);
+  EXPECT_EQ(trace.metadata[0].key, "model");
+  EXPECT_EQ(trace.metadata[0].value, "resnet50");
+  EXPECT_EQ(trace.metadata[1].key, "batch");
+  ASSERT_NE(trace.metadata_value("batch"), nullptr);
+  EXPECT_EQ(*trace.metadata_value("batch"), "256");
+  EXPECT_EQ(trace.metadata_value("steps"), nullptr);
+  ASSERT_EQ(trace.events.size(), 2u);  // sorted by seq: the cublas op (seq 5) first
+  const auto& with_flops = std::get<OpEvent>(trace.events[0].body);
+  ASSERT_TRUE(with_flops.flops.has_value());
+  EXPECT_EQ(*with_flops.flops, 0x2au);
+  EXPECT_FALSE(std::get<OpEvent>(trace.events[1].body).flops.has_value());
+}
+
+TEST(TracerReader, VersionOneTracesStillRead)
+{
+  Trace trace;
+  ASSERT_FALSE(parse_trace(header + alloc_line, "v1.trace", &trace).has_value());
+  EXPECT_EQ(trace.version, 1u);
+  EXPECT_TRUE(trace.metadata.empty());
 }
 
 TEST(TracerReader, ATraceWithoutEndLineParsesButIsMarkedIncomplete)
