@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "tracer/gzip_input.h"
+
 namespace oversub::trace {
 namespace {
 
@@ -567,6 +569,13 @@ std::optional<ParseError> read_trace(const std::string& path, Trace* trace)
     contents.append(chunk, static_cast<size_t>(n));
   }
   ::close(fd);
+  if (looks_gzipped(contents)) {
+    std::string text;
+    if (std::optional<std::string> error = gunzip(contents, &text)) {
+      return ParseError{path, 0, "cannot decompress (gzip): " + *error};
+    }
+    return parse_trace(text, path, trace);
+  }
   return parse_trace(contents, path, trace);
 }
 

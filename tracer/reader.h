@@ -102,7 +102,8 @@ struct ParseError {
 // fills *trace and returns nullopt.
 std::optional<ParseError> parse_trace(std::string_view text, std::string_view file_label, Trace* trace);
 
-// Reads and parses a file.
+// Reads and parses a file, plain or gzip-compressed (recognised by its magic bytes;
+// line numbers in errors count lines of the inflated text).
 std::optional<ParseError> read_trace(const std::string& path, Trace* trace);
 
 }  // namespace oversub::trace

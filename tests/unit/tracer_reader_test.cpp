@@ -1,6 +1,7 @@
 // The reader's validation: each class of malformed input gives its own message
 // at the right line, as one printable "FILE:LINE: message" line.
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include "tests/unit/tracer_test_support.h"
 #include "tracer/reader.h"
@@ -145,6 +146,75 @@ TEST(TracerReader, VersionOneTracesStillRead)
   ASSERT_FALSE(parse_trace(header + alloc_line, "v1.trace", &trace).has_value());
   EXPECT_EQ(trace.version, 1u);
   EXPECT_TRUE(trace.metadata.empty());
+}
+
+// gzip-compresses `text` the way gzip(1) does (the gzip wrapper around deflate).
+std::string gzip(const std::string& text)
+{
+  z_stream stream{};
+  EXPECT_EQ(deflateInit2(&stream, 9, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
+  std::string out(deflateBound(&stream, text.size()), '\0');
+  stream.next_in = reinterpret_cast<unsigned char*>(const_cast<char*>(text.data()));
+  stream.avail_in = static_cast<uInt>(text.size());
+  stream.next_out = reinterpret_cast<unsigned char*>(out.data());
+  stream.avail_out = static_cast<uInt>(out.size());
+  EXPECT_EQ(deflate(&stream, Z_FINISH), Z_STREAM_END);
+  out.resize(stream.total_out);
+  deflateEnd(&stream);
+  return out;
+}
+
+TEST(TracerReader, GzipCompressedTracesReadLikePlainOnes)
+{
+  const std::string text = header2 + "m 1 2\n" + op_line + "c 5 2a\nx 70 0\n";
+  testing::TempPath path(".trace.gz");
+  testing::write_file(path.str(), gzip(text));
+  Trace trace;
+  std::optional<ParseError> error = read_trace(path.str(), &trace);
+  ASSERT_FALSE(error.has_value()) << error->to_string();
+  EXPECT_EQ(*trace.metadata_value("model"), "resnet50");
+  ASSERT_EQ(trace.events.size(), 1u);
+  EXPECT_EQ(std::get<OpEvent>(trace.events[0].body).flops, 0x2au);
+  EXPECT_TRUE(trace.complete);
+
+  // Two members, as `cat a.gz b.gz` makes: one text.
+  const size_t split = header2.size() + 6;
+  testing::write_file(path.str(), gzip(text.substr(0, split)) + gzip(text.substr(split)));
+  error = read_trace(path.str(), &trace);
+  ASSERT_FALSE(error.has_value()) << error->to_string();
+  EXPECT_TRUE(trace.complete);
+
+  // Errors in the text name lines of the inflated text.
+  testing::write_file(path.str(), gzip(header2 + "c 5 2a\n"));
+  error = read_trace(path.str(), &trace);
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(error->line, 4u);
+}
+
+TEST(TracerReader, DamagedGzipIsAFileLevelError)
+{
+  const std::string compressed = gzip(header2 + op_line + "x 70 0\n");
+  testing::TempPath path(".trace.gz");
+  testing::write_file(path.str(), compressed.substr(0, compressed.size() - 12));
+  Trace trace;
+  std::optional<ParseError> error = read_trace(path.str(), &trace);
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(error->to_string(), path.str() + ": cannot decompress (gzip): the gzip stream ends early (the file was cut short)");
+
+  std::string corrupt = compressed;
+  corrupt[12] = static_cast<char>(corrupt[12] ^ 0xff);
+  corrupt[13] = static_cast<char>(corrupt[13] ^ 0xff);
+  testing::write_file(path.str(), corrupt);
+  error = read_trace(path.str(), &trace);
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(error->line, 0u);
+  EXPECT_NE(error->message.find("cannot decompress (gzip): corrupt gzip data: "), std::string::npos)
+      << error->to_string();
+  // Every cut of the file is an error, never a crash or a silently shorter trace.
+  for (size_t size = 0; size < compressed.size(); ++size) {
+    testing::write_file(path.str(), compressed.substr(0, size));
+    EXPECT_TRUE(read_trace(path.str(), &trace).has_value()) << "cut at " << size;
+  }
 }
 
 TEST(TracerReader, ATraceWithoutEndLineParsesButIsMarkedIncomplete)
