@@ -1,6 +1,8 @@
 // Text and JSON renderings of a Summary (what `oversub-trace summary` prints).
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "tracer/summary.h"
 
 namespace oversub::trace {
@@ -121,8 +123,11 @@ std::string render_summary_text(const Trace& trace, const Summary& s)
                              trace.complete ? "" : " (incomplete: no end line)"));
   if (trace.dropped_events != 0) line("dropped events", fmt::format("{}", trace.dropped_events));
   if (!trace.metadata.empty()) {
+    // Aligned like the other lines, except that a long key keeps one space before its value.
+    size_t key_width = 17;
+    for (const MetadataEntry& entry : trace.metadata) key_width = std::max(key_width, entry.key.size());
     out += "metadata\n";
-    for (const MetadataEntry& entry : trace.metadata) line(fmt::format("  {}", entry.key), entry.value);
+    for (const MetadataEntry& entry : trace.metadata) out += fmt::format("  {:<{}} {}\n", entry.key, key_width, entry.value);
   }
   out += '\n';
   line("allocations", count_and_bytes(s.allocations));
