@@ -31,20 +31,22 @@ std::string_view word_at(const std::array<std::string_view, N>& words, size_t in
 
 // The single source of truth for line shapes; docs/trace-format.md mirrors it and
 // tests/unit/tracer_format_test.cpp checks the two agree.
-constexpr std::array<LineLayout, 13> layouts = {{
-    {tag::version, "version", "version magic", 2, false},
-    {tag::process, "process", "pid start_unix_ns start_monotonic_ns executable command_line oversub_version mode policy", 8, false},
-    {tag::device, "device", "ordinal name total_bytes cc_major cc_minor", 5, false},
-    {tag::name, "name", "id text", 1, true},
-    {tag::site, "call site", "id frame_count frame...", 2, true},
-    {tag::alloc, "alloc", "seq ts_ns tid alloc_id address bytes stream site kind", 9, false},
-    {tag::free_requested, "free requested", "seq ts_ns tid alloc_id address stream", 6, false},
-    {tag::free_completed, "free completed", "seq ts_ns tid alloc_id address stream", 6, false},
-    {tag::op, "op", "seq ts_ns tid kind name stream direction range_count [address bytes access]...", 8, true},
-    {tag::sync, "sync", "seq ts_ns tid kind handle", 5, false},
-    {tag::evict, "evict", "seq ts_ns tid address bytes stream reason", 7, false},
-    {tag::prefetch, "prefetch", "seq ts_ns tid address bytes stream reason", 7, false},
-    {tag::end, "end", "end_ns dropped_events", 2, false},
+constexpr std::array<LineLayout, 15> layouts = {{
+    {tag::version, "version", "version magic", 2, false, 1},
+    {tag::process, "process", "pid start_unix_ns start_monotonic_ns executable command_line oversub_version mode policy", 8, false, 1},
+    {tag::device, "device", "ordinal name total_bytes cc_major cc_minor", 5, false, 1},
+    {tag::name, "name", "id text", 1, true, 1},
+    {tag::site, "call site", "id frame_count frame...", 2, true, 1},
+    {tag::alloc, "alloc", "seq ts_ns tid alloc_id address bytes stream site kind", 9, false, 1},
+    {tag::free_requested, "free requested", "seq ts_ns tid alloc_id address stream", 6, false, 1},
+    {tag::free_completed, "free completed", "seq ts_ns tid alloc_id address stream", 6, false, 1},
+    {tag::op, "op", "seq ts_ns tid kind name stream direction range_count [address bytes access]...", 8, true, 1},
+    {tag::sync, "sync", "seq ts_ns tid kind handle", 5, false, 1},
+    {tag::evict, "evict", "seq ts_ns tid address bytes stream reason", 7, false, 1},
+    {tag::prefetch, "prefetch", "seq ts_ns tid address bytes stream reason", 7, false, 1},
+    {tag::end, "end", "end_ns dropped_events", 2, false, 1},
+    {tag::metadata, "metadata", "key value", 2, false, 2},
+    {tag::flops, "flops", "seq flops", 2, false, 2},
 }};
 
 }  // namespace

@@ -14,7 +14,15 @@
 // precede their first use in the file; events appear in the order their per-thread
 // buffers were flushed, NOT in sequence order (see Note [Per-thread trace buffers]
 // in writer.cpp), so an analysis sorts by the `seq` field. The first line is the
-// version line `v 1 oversub-trace`; a complete trace ends with an `x` line.
+// version line `v 2 oversub-trace`; a complete trace ends with an `x` line.
+//
+// Note [Format versions]
+// ~~~~~~~~~~~~~~~~~~~~~~
+// Version 2 added two optional lines: `m` (a metadata key and value, header only) and
+// `c` (an op's FLOPs, right after its `o` line). Everything else is as in version 1,
+// so the reader accepts both versions; each layout records the version that
+// introduced it, and a line newer than its file's version is an error (a version 1
+// reader rejects such files at their version line rather than at an unknown tag).
 #pragma once
 
 #include <cstdint>
@@ -25,8 +33,11 @@
 
 namespace oversub::trace {
 
-// Bumped on any change that an old reader would misread. Readers reject other versions.
-inline constexpr uint32_t format_version = 1;
+// Bumped on any change that an old reader would misread or reject (Note [Format
+// versions]). Writers write `format_version`; readers accept every version from
+// `oldest_format_version` up to it and reject the rest.
+inline constexpr uint32_t format_version = 2;
+inline constexpr uint32_t oldest_format_version = 1;
 inline constexpr std::string_view format_magic = "oversub-trace";
 
 // Id 0 means "none" for both names and call sites (an op without a name, an
@@ -96,12 +107,23 @@ std::optional<CopyDirection> parse_copy_direction(std::string_view word);
 // counts and names fields in its error messages from this table; the docs list
 // the same layouts. `variable` marks lines whose tail repeats (`t`, `o`) or is
 // free text (`n`).
+//
+// Note [Metadata and FLOPs lines]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// `m key value` describes the whole trace (model, batch, dtype, how it was made): two
+// name ids, so the text stays in `n` lines. It belongs to the header: it comes before
+// the first event, and a key appears once. `c seq flops` gives the floating-point
+// operations of one op: it repeats the op's seq and directly follows that op's `o`
+// line, so a writer appends both at once and a reader never has to look ahead or back
+// more than one line. An op has at most one `c` line; ops without one have unknown
+// FLOPs (copies, or a writer that cannot count them).
 struct LineLayout {
   char tag;
   std::string_view what;
   std::string_view fields;  // space-separated field names, as in the docs
   size_t fixed_field_count;
   bool variable;
+  uint32_t since_version;  // the format version that introduced this line
 };
 
 namespace tag {
@@ -118,6 +140,8 @@ inline constexpr char sync = 's';
 inline constexpr char evict = 'e';
 inline constexpr char prefetch = 'p';
 inline constexpr char end = 'x';
+inline constexpr char metadata = 'm';  // since version 2
+inline constexpr char flops = 'c';     // since version 2
 }  // namespace tag
 
 std::span<const LineLayout> line_layouts();

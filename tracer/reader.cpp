@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "tracer/gzip_input.h"
+
 namespace oversub::trace {
 namespace {
 
@@ -96,6 +98,8 @@ class Parser {
   bool parse_event_body(EventBody* body);
   bool parse_op(OpEvent* op);
   bool parse_end();
+  bool parse_metadata();
+  bool parse_flops(std::optional<size_t> op_before);
   bool check_sequence_numbers();
 
   std::string_view file_;
@@ -104,6 +108,7 @@ class Parser {
   const LineLayout* layout_ = nullptr;
   std::vector<std::string_view> fields_;  // after the tag
   bool seen_end_ = false;
+  std::optional<size_t> op_on_previous_line_;  // index into trace_.events, for a `c` line
   std::optional<ParseError> error_;
 };
 
@@ -145,6 +150,12 @@ bool Parser::parse_line(std::string_view line)
     for (const LineLayout& layout : line_layouts()) known += layout.tag;
     return fail(fmt::format("unknown tag {}: expected one of the tags '{}'", quote(tag_text), known));
   }
+  if (layout_->since_version > trace_.version && layout_->tag != tag::version) {
+    return fail(fmt::format("the '{}' ({}) line needs trace format version {:x}, but this file is version {:x}",
+                            layout_->tag, layout_->what, layout_->since_version, trace_.version));
+  }
+  const std::optional<size_t> op_before = op_on_previous_line_;
+  op_on_previous_line_.reset();
   const std::string_view rest = space == std::string_view::npos ? std::string_view() : line.substr(space + 1);
   if (layout_->tag == tag::name) return parse_name(rest);
   if (!split_fields(rest)) return false;
@@ -154,6 +165,8 @@ bool Parser::parse_line(std::string_view line)
     case tag::process: return parse_process();
     case tag::device: return parse_device();
     case tag::end: return parse_end();
+    case tag::metadata: return parse_metadata();
+    case tag::flops: return parse_flops(op_before);
     default: return parse_event();
   }
 }
@@ -235,9 +248,9 @@ bool Parser::parse_version()
   if (!check_field_count(layout_->fixed_field_count)) return false;
   uint64_t version = 0;
   if (!hex(0, &version)) return false;
-  if (version != format_version) {
-    return fail(fmt::format("unsupported trace format version {:x}: this reader reads version {:x}", version,
-                            format_version));
+  if (version < oldest_format_version || version > format_version) {
+    return fail(fmt::format("unsupported trace format version {:x}: this reader reads versions {:x} to {:x}",
+                            version, oldest_format_version, format_version));
   }
   if (fields_[1] != format_magic) {
     return fail(fmt::format("expected '{}' after the version, got {}", format_magic, quote(fields_[1])));
@@ -350,6 +363,45 @@ bool Parser::parse_end()
   return true;
 }
 
+bool Parser::parse_metadata()
+{
+  if (!check_field_count(layout_->fixed_field_count)) return false;
+  if (!trace_.events.empty()) {
+    return fail(fmt::format("the 'm' (metadata) line must come before the first event (line {}): metadata "
+                            "describes the whole trace",
+                            trace_.events.front().line));
+  }
+  uint32_t key = 0;
+  uint32_t value = 0;
+  if (!name_ref(0, &key) || !name_ref(1, &value)) return false;
+  if (key == no_name) return fail("field 1 (key) of the 'm' line: expected a name id, got 0 (a key needs a name)");
+  const std::string_view key_text = trace_.name(key);
+  if (trace_.metadata_value(key_text) != nullptr) {
+    return fail(fmt::format("metadata key {} appears twice (each key once)", quote(key_text)));
+  }
+  trace_.metadata.push_back({std::string(key_text), std::string(trace_.name(value))});
+  return true;
+}
+
+bool Parser::parse_flops(std::optional<size_t> op_before)
+{
+  if (!check_field_count(layout_->fixed_field_count)) return false;
+  uint64_t seq = 0;
+  uint64_t flops = 0;
+  if (!hex(0, &seq) || !hex(1, &flops)) return false;
+  if (!op_before) {
+    return fail(fmt::format("the 'c' (flops) line for seq {:x} must directly follow the 'o' (op) line it describes",
+                            seq));
+  }
+  Event& op = trace_.events[*op_before];
+  if (op.seq != seq) {
+    return fail(fmt::format("the 'c' (flops) line names seq {:x}, but the 'o' line before it has seq {:x}", seq,
+                            op.seq));
+  }
+  std::get<OpEvent>(op.body).flops = flops;
+  return true;
+}
+
 bool Parser::parse_event()
 {
   if (!layout_->variable && !check_field_count(layout_->fixed_field_count)) return false;
@@ -360,6 +412,7 @@ bool Parser::parse_event()
   event.line = line_;
   if (!hex(0, &event.seq) || !hex(1, &event.ts_ns) || !hex(2, &event.tid)) return false;
   if (!parse_event_body(&event.body)) return false;
+  if (layout_->tag == tag::op) op_on_previous_line_ = trace_.events.size();
   trace_.events.push_back(std::move(event));
   return true;
 }
@@ -474,6 +527,14 @@ bool Parser::check_sequence_numbers()
 
 }  // namespace
 
+const std::string* Trace::metadata_value(std::string_view key) const
+{
+  for (const MetadataEntry& entry : metadata) {
+    if (entry.key == key) return &entry.value;
+  }
+  return nullptr;
+}
+
 std::string ParseError::to_string() const
 {
   return line == 0 ? fmt::format("{}: {}", file, message) : fmt::format("{}:{}: {}", file, line, message);
@@ -508,6 +569,13 @@ std::optional<ParseError> read_trace(const std::string& path, Trace* trace)
     contents.append(chunk, static_cast<size_t>(n));
   }
   ::close(fd);
+  if (looks_gzipped(contents)) {
+    std::string text;
+    if (std::optional<std::string> error = gunzip(contents, &text)) {
+      return ParseError{path, 0, "cannot decompress (gzip): " + *error};
+    }
+    return parse_trace(text, path, trace);
+  }
   return parse_trace(contents, path, trace);
 }
 

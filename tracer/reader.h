@@ -39,6 +39,7 @@ struct OpEvent {
   uint64_t stream;
   CopyDirection direction;  // CopyDirection::none unless kind == OpKind::copy
   std::vector<Range> ranges;
+  std::optional<uint64_t> flops;  // from the `c` line after the op; nullopt when unknown
 };
 
 struct SyncEvent {
@@ -66,8 +67,15 @@ struct Event {
   EventBody body;
 };
 
+// One `m` line (Note [Metadata and FLOPs lines] in format.h), its strings resolved.
+struct MetadataEntry {
+  std::string key;
+  std::string value;
+};
+
 struct Trace {
   uint32_t version = 0;
+  std::vector<MetadataEntry> metadata;  // in file order; keys are unique
   std::optional<ProcessInfo> process;
   std::vector<DeviceInfo> devices;
   std::vector<std::string> names;                 // names[id - 1]
@@ -79,6 +87,8 @@ struct Trace {
 
   // "" for no_name; ids come from a validated trace, so they are in range.
   std::string_view name(uint32_t id) const { return id == no_name ? std::string_view() : names[id - 1]; }
+  // The value of metadata `key`, or nullptr when the trace has none.
+  const std::string* metadata_value(std::string_view key) const;
 };
 
 struct ParseError {
@@ -92,7 +102,8 @@ struct ParseError {
 // fills *trace and returns nullopt.
 std::optional<ParseError> parse_trace(std::string_view text, std::string_view file_label, Trace* trace);
 
-// Reads and parses a file.
+// Reads and parses a file, plain or gzip-compressed (recognised by its magic bytes;
+// line numbers in errors count lines of the inflated text).
 std::optional<ParseError> read_trace(const std::string& path, Trace* trace);
 
 }  // namespace oversub::trace

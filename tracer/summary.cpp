@@ -70,6 +70,10 @@ class Summarizer {
   {
     summary_.ops++;
     summary_.ops_by_kind[static_cast<size_t>(e.kind)]++;
+    if (e.flops) {
+      summary_.ops_with_flops++;
+      summary_.flops += *e.flops;
+    }
     if (e.kind != OpKind::copy) return;
     // Bytes moved = what was written: a copy's destination ranges.
     uint64_t bytes = 0;

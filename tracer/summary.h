@@ -48,6 +48,8 @@ struct Summary {
 
   uint64_t ops = 0;
   std::array<uint64_t, op_kind_count> ops_by_kind{};
+  uint64_t flops = 0;           // sum over the ops that have a `c` line
+  uint64_t ops_with_flops = 0;  // how many ops have one
   CountAndBytes copies;  // bytes: destination (write) range bytes of copy ops
   std::array<CountAndBytes, copy_direction_count> copies_by_direction{};
 

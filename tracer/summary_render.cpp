@@ -1,22 +1,38 @@
 // Text and JSON renderings of a Summary (what `oversub-trace summary` prints).
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "tracer/summary.h"
 
 namespace oversub::trace {
 namespace {
 
+// `value` in the largest of `units` (each `step` times the one before) that keeps it >= 1.
+template <size_t N>
+std::string with_unit(uint64_t value, uint64_t step, const char* const (&units)[N])
+{
+  if (value < step) return fmt::format("{} {}", value, units[0]);
+  double scaled = static_cast<double>(value);
+  size_t unit = 0;
+  while (scaled >= static_cast<double>(step) && unit + 1 < N) {
+    scaled /= static_cast<double>(step);
+    ++unit;
+  }
+  return fmt::format("{:.2f} {}", scaled, units[unit]);
+}
+
 std::string human_bytes(uint64_t bytes)
 {
   constexpr const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-  if (bytes < 1024) return fmt::format("{} B", bytes);
-  double value = static_cast<double>(bytes);
-  size_t unit = 0;
-  while (value >= 1024 && unit + 1 < std::size(units)) {
-    value /= 1024;
-    ++unit;
-  }
-  return fmt::format("{:.2f} {}", value, units[unit]);
+  return with_unit(bytes, 1024, units);
+}
+
+// Decimal prefixes, as FLOP counts are quoted (4.1 GFLOP, not GiFLOP).
+std::string human_flops(uint64_t flops)
+{
+  constexpr const char* units[] = {"FLOP", "kFLOP", "MFLOP", "GFLOP", "TFLOP", "PFLOP", "EFLOP"};
+  return with_unit(flops, 1000, units);
 }
 
 std::string human_duration(uint64_t ns)
@@ -106,6 +122,13 @@ std::string render_summary_text(const Trace& trace, const Summary& s)
   line("events", fmt::format("{} over {}{}", s.events, human_duration(s.duration_ns),
                              trace.complete ? "" : " (incomplete: no end line)"));
   if (trace.dropped_events != 0) line("dropped events", fmt::format("{}", trace.dropped_events));
+  if (!trace.metadata.empty()) {
+    // Aligned like the other lines, except that a long key keeps one space before its value.
+    size_t key_width = 17;
+    for (const MetadataEntry& entry : trace.metadata) key_width = std::max(key_width, entry.key.size());
+    out += "metadata\n";
+    for (const MetadataEntry& entry : trace.metadata) out += fmt::format("  {:<{}} {}\n", entry.key, key_width, entry.value);
+  }
   out += '\n';
   line("allocations", count_and_bytes(s.allocations));
   line("  by kind", breakdown<AllocKind>(s.allocations_by_kind, show_count_and_bytes));
@@ -118,6 +141,9 @@ std::string render_summary_text(const Trace& trace, const Summary& s)
   if (s.duplicate_alloc_ids != 0) line("reused alloc ids", fmt::format("{} (frees missing)", s.duplicate_alloc_ids));
   line("ops", fmt::format("{}", s.ops));
   line("  by kind", breakdown<OpKind>(s.ops_by_kind, show_count));
+  line("FLOPs", s.ops_with_flops == 0 ? std::string("unknown (no op has a 'c' line)")
+                                      : fmt::format("{} ({}) in {} ops", s.flops, human_flops(s.flops),
+                                                    s.ops_with_flops));
   line("bytes copied", fmt::format("{} ({}) in {} copies", s.copies.bytes, human_bytes(s.copies.bytes), s.copies.count));
   line("  by direction", breakdown<CopyDirection>(s.copies_by_direction, show_count_and_bytes));
   line("syncs", fmt::format("{}", s.syncs));
@@ -147,6 +173,12 @@ std::string render_summary_json(const Trace& trace, const Summary& s)
   field("format_version", fmt::format("{}", trace.version));
   field("complete", trace.complete ? "true" : "false");
   field("dropped_events", fmt::format("{}", trace.dropped_events));
+  std::string metadata = "{";
+  for (const MetadataEntry& entry : trace.metadata) {
+    if (metadata.size() > 1) metadata += ", ";
+    metadata += fmt::format("{}: {}", json_string(entry.key), json_string(entry.value));
+  }
+  field("metadata", metadata + "}");
   if (trace.process) {
     const ProcessInfo& p = *trace.process;
     field("process", fmt::format("{{\"pid\": {}, \"executable\": {}, \"command_line\": {}, \"oversub_version\": {}, "
@@ -176,6 +208,8 @@ std::string render_summary_json(const Trace& trace, const Summary& s)
   field("live_at_end", json_count_and_bytes(s.live_at_end));
   field("ops", fmt::format("{}", s.ops));
   field("ops_by_kind", json_table<OpKind>(s.ops_by_kind, [](uint64_t c) { return fmt::format("{}", c); }));
+  field("flops", fmt::format("{}", s.flops));
+  field("ops_with_flops", fmt::format("{}", s.ops_with_flops));
   field("copies", fmt::format("{}", s.copies.count));
   field("copy_bytes", fmt::format("{}", s.copies.bytes));
   field("copies_by_direction", json_table<CopyDirection>(s.copies_by_direction, json_count_and_bytes,

@@ -54,7 +54,7 @@ class Case:
 def trace_written(env, run):
     with open(env["OVERSUB_TRACE"], encoding="utf-8") as f:
         first = f.readline()
-    return [] if first.startswith("v 1 oversub-trace") else [f"the trace does not start with a version line: {first!r}"]
+    return [] if first.startswith("v 2 oversub-trace") else [f"the trace does not start with a version line: {first!r}"]
 
 
 def stats_written(env, run):

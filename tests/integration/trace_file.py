@@ -59,7 +59,7 @@ def read(path: str) -> Trace:
     t = Trace()
     with open(path, encoding="utf-8") as f:
         lines = f.read().splitlines()
-    if not lines or not lines[0].startswith("v 1 oversub-trace"):
+    if not lines or lines[0] not in ("v 1 oversub-trace", "v 2 oversub-trace"):
         raise ValueError(f"{path}: not an oversub trace (first line {lines[:1]})")
     for line in lines[1:]:
         fields = line.split(" ")

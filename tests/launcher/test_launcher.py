@@ -434,7 +434,7 @@ class SimulatedGpu(unittest.TestCase):
             self.assertIn("checksum", r.stdout)
             with open(trace, encoding="utf-8") as f:
                 lines = f.read().splitlines()
-            self.assertTrue(lines[0].startswith("v 1 oversub-trace"), lines[:1])
+            self.assertEqual(lines[0], "v 2 oversub-trace")
             self.assertIn("x", [l.split(" ")[0] for l in lines])   # complete: the program exited cleanly
             self.assertTrue(any(l.startswith("a ") for l in lines), "no allocation recorded")
             self.assertIn(f"trace {trace} (", r.stderr)

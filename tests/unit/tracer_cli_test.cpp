@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "tests/unit/tracer_test_support.h"
+#include "tracer/format.h"
 
 namespace oversub::trace {
 namespace {
@@ -133,7 +134,8 @@ TEST(TracerCli, HelpAndVersion)
   run = run_cli("--version");
   EXPECT_EQ(run.status, 0);
   EXPECT_EQ(run.output.rfind("oversub-trace ", 0), 0u) << run.output;
-  EXPECT_NE(run.output.find("(trace format 1)"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("(trace format " + std::to_string(format_version) + ")"), std::string::npos)
+      << run.output;
 }
 
 }  // namespace

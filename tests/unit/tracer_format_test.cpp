@@ -2,11 +2,13 @@
 // every line layout exactly as the reader enforces it.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 
 #include "tests/unit/tracer_test_support.h"
 #include "tracer/format.h"
 #include "tracer/line_format.h"
+#include "tracer/reader.h"
 
 namespace oversub::trace {
 namespace {
@@ -55,6 +57,28 @@ TEST(TracerFormat, DocumentationListsEveryLayoutVerbatim)
     const std::string shape = "`" + std::string(1, layout.tag) + " " + std::string(layout.fields) + "`";
     EXPECT_NE(doc.find(shape), std::string::npos) << "docs/trace-format.md lacks " << shape;
   }
+}
+
+TEST(TracerFormat, DocumentationExampleIsAValidTrace)
+{
+  const std::string doc = testing::read_file(testing::source_path("docs/trace-format.md"));
+  const size_t section = doc.find("## Example");
+  ASSERT_NE(section, std::string::npos) << "docs/trace-format.md has no '## Example' section";
+  const size_t begin = doc.find("```\n", section);
+  const size_t end = doc.find("```", begin + 4);
+  ASSERT_TRUE(begin != std::string::npos && end != std::string::npos);
+  const std::string example = doc.substr(begin + 4, end - begin - 4);
+  Trace trace;
+  const std::optional<ParseError> error = parse_trace(example, "docs/trace-format.md example", &trace);
+  ASSERT_FALSE(error.has_value()) << error->to_string();
+  EXPECT_EQ(trace.version, format_version);
+  EXPECT_TRUE(trace.complete);
+  EXPECT_FALSE(trace.metadata.empty());
+  const bool some_op_has_flops = std::any_of(trace.events.begin(), trace.events.end(), [](const Event& e) {
+    const auto* op = std::get_if<OpEvent>(&e.body);
+    return op != nullptr && op->flops.has_value();
+  });
+  EXPECT_TRUE(some_op_has_flops) << "the example should show a 'c' line";
 }
 
 TEST(TracerFormat, HexFormattingIsLowercaseWithoutLeadingZeros)

@@ -86,6 +86,46 @@ TEST_F(TracerSummary, JsonHasTheDocumentedKeys)
   }
 }
 
+TEST(TracerSummaryVersionTwo, AddsUpFlopsAndShowsMetadata)
+{
+  const std::string text =
+      "v 2 oversub-trace\n"
+      "n 1 model\nn 2 resnet50\nn 3 command\nn 4 python3 \"scripts/trace_from_torch.py\"\n"
+      "m 1 2\nm 3 4\nn 5 storages_made_outside_capture\nn 6 0\nm 5 6\n"
+      "o 1 1 1 cublas 0 0 - 0\nc 1 3b9aca00\n"  // 1e9
+      "o 2 2 1 kernel 0 0 - 0\n"                   // no FLOPs known
+      "o 3 3 1 kernel 0 0 - 0\nc 3 1dcd6500\n";  // 5e8
+  Trace trace;
+  const std::optional<ParseError> error = parse_trace(text, "v2.trace", &trace);
+  ASSERT_FALSE(error.has_value()) << error->to_string();
+  const Summary summary = summarize(trace);
+  EXPECT_EQ(summary.ops, 3u);
+  EXPECT_EQ(summary.ops_with_flops, 2u);
+  EXPECT_EQ(summary.flops, 1'500'000'000u);
+  const std::string rendered = render_summary_text(trace, summary);
+  EXPECT_NE(rendered.find("FLOPs               1500000000 (1.50 GFLOP) in 2 ops"), std::string::npos) << rendered;
+  // Values line up after the longest key, and a key never runs into its value.
+  EXPECT_NE(rendered.find("  model                         resnet50\n"), std::string::npos) << rendered;
+  EXPECT_NE(rendered.find("  storages_made_outside_capture 0\n"), std::string::npos) << rendered;
+  const std::string json = render_summary_json(trace, summary);
+  EXPECT_NE(json.find("\"metadata\": {\"model\": \"resnet50\", \"command\": \"python3 \\\"scripts/trace_from_torch.py\\\"\", "
+                      "\"storages_made_outside_capture\": \"0\"}"),
+            std::string::npos)
+      << json;
+  EXPECT_NE(json.find("\"flops\": 1500000000,"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"ops_with_flops\": 2,"), std::string::npos) << json;
+}
+
+TEST(TracerSummaryVersionTwo, WithoutFlopsLinesTheTotalIsUnknown)
+{
+  Trace trace;
+  ASSERT_FALSE(parse_trace("v 1 oversub-trace\no 1 1 1 kernel 0 0 - 0\n", "v1.trace", &trace).has_value());
+  const Summary summary = summarize(trace);
+  EXPECT_EQ(summary.ops_with_flops, 0u);
+  EXPECT_NE(render_summary_text(trace, summary).find("FLOPs               unknown"), std::string::npos);
+  EXPECT_NE(render_summary_json(trace, summary).find("\"metadata\": {},"), std::string::npos);
+}
+
 TEST(TracerSummaryEdgeCases, FreesOfUnknownIdsAndReusedIdsAreCountedNotFatal)
 {
   const std::string text =
