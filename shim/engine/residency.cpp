@@ -206,13 +206,33 @@ void Residency::refresh_hot(std::uint64_t k) {
   hot_[k] = (hot_[k] & ~std::uint64_t{0xff}) | (usable ? 1u : 0u);
 }
 
-// See Note [Ordering an eviction after the last use].
-CUevent Residency::fence_after_uses(Chunk&) {
+// Note [Epoch fences]
+// Fencing a chunk's eviction on every stream *now* (Note [Ordering an eviction
+// after the last use]) makes its copy wait for everything queued so far, when
+// only the work up to the chunk's last use matters: a chunk last used a
+// hundred ops ago would wait for the device to drain the hundred ops since.
+// So each set of per-stream events recorded for a fence is kept as an epoch,
+// stamped with the tick of the last op submitted before it. A chunk whose last
+// use is at or before an epoch's tick is fenced by that epoch's events (the
+// oldest such epoch: the first to complete, often complete already), and only
+// when no epoch follows its last use are new events recorded. Epochs are made
+// only where an eviction or free needs one, never per op; the oldest are
+// dropped beyond kMaxEpochs (a chunk used before all of them takes the oldest).
+std::uint64_t Residency::submitted_tick() const {
+  // Inside an op (prepare, or a library call's own allocations) the outermost
+  // op is not submitted yet; otherwise every op so far is.
+  const std::uint64_t tick = op_tick_.load(std::memory_order_relaxed);
+  return in_prepare_ || mutex_.depth() > 1 ? (outer_tick_ > 0 ? outer_tick_ - 1 : 0) : tick;
+}
+
+const Residency::Epoch& Residency::epoch_after(std::uint64_t last_use_tick) {
+  for (const Epoch& e : epochs_)
+    if (e.tick >= last_use_tick) return e;
   const RealDriver& r = real_driver();
-  CUevent done = new_event();
+  Epoch epoch;
+  epoch.tick = submitted_tick();
   const pthread_t self = pthread_self();
   bool other_threads_default_stream = false;
-  // Our copy stream waits for every stream the program used, then marks the point.
   for (auto it = known_streams_.begin(); it != known_streams_.end();) {
     if (it->stream == CU_STREAM_PER_THREAD && !pthread_equal(it->thread, self)) {
       // Another thread's default stream cannot be named from here.
@@ -227,22 +247,37 @@ CUevent Residency::fence_after_uses(Chunk&) {
       last_stream_ = kNoStream;       // re-noted on the next op
       continue;
     }
-    r.cuStreamWaitEvent(d2h_, e, 0);
-    recycle_event(e);  // the wait captured the event's state: it may be recorded again
+    epoch.events.push_back(e);
     ++it;
   }
-  // Our own prefetch copies write chunks too: the fence follows them as well.
-  CUevent h2d_point = new_event();
-  r.cuEventRecord(h2d_point, h2d_);
-  r.cuStreamWaitEvent(d2h_, h2d_point, 0);
-  recycle_event(h2d_point);
   // The only safe fence then is the whole device: wait for it (rare: a program
-  // that uses per-thread default streams from several threads).
+  // that uses per-thread default streams from several threads). Everything
+  // submitted is then complete, and the epoch needs no events.
   if (other_threads_default_stream) {
     const std::uint64_t start = now_ns();
     r.cuCtxSynchronize();
     stats_.host_wait_ns += now_ns() - start;
+    for (CUevent e : epoch.events) recycle_event(e);
+    epoch.events.clear();
   }
+  while (epochs_.size() >= kMaxEpochs) {
+    for (CUevent e : epochs_.front().events) recycle_event(e);  // waits already captured them
+    epochs_.pop_front();
+  }
+  // An epoch at an earlier tick than a kept one would break the order the
+  // search relies on; ticks only grow, so this is the newest.
+  epochs_.push_back(std::move(epoch));
+  return epochs_.back();
+}
+
+// See Note [Ordering an eviction after the last use] and Note [Epoch fences].
+CUevent Residency::fence_after(std::uint64_t last_use_tick, CUevent prefetch) {
+  const RealDriver& r = real_driver();
+  CUevent done = new_event();
+  for (CUevent e : epoch_after(last_use_tick).events) r.cuStreamWaitEvent(d2h_, e, 0);
+  // Our own prefetch copy may still be writing the chunk: follow it too (only
+  // it: waiting for every prefetch queued would tie each eviction to them all).
+  if (prefetch != nullptr) r.cuStreamWaitEvent(d2h_, prefetch, 0);
   r.cuEventRecord(done, d2h_);
   return done;
 }
@@ -339,7 +374,7 @@ CUresult Residency::start_eviction(std::uint64_t chunk) {
     return kVictimVanished;
   }
   const RealDriver& r = real_driver();
-  CUevent done = fence_after_uses(c);
+  CUevent done = fence_after(hot_[chunk] >> 8, c.ready);
   // The copy itself, ordered after the fence on our device-to-host stream.
   r.cuMemcpyDtoDAsync_v2(host_base_ + std::uint64_t(slot) * kChunkBytes, address_of(chunk), kChunkBytes, d2h_);
   r.cuEventRecord(done, d2h_);
@@ -639,6 +674,12 @@ void Residency::apply_plan(const std::vector<std::uint64_t>& upcoming) {
 // resident and has not run yet: evictions for a nested op spare every chunk
 // used since the outermost op began (last use >= outer_tick_).
 CUresult Residency::prepare(const RangeList& ranges, CUstream stream) {
+  struct PrepareScope {  // Note [Epoch fences]: this op is not submitted yet
+    bool& flag;
+    bool old;
+    explicit PrepareScope(bool& f) : flag(f), old(f) { flag = true; }
+    ~PrepareScope() { flag = old; }
+  } scope(in_prepare_);
   const std::uint64_t tick = op_tick_.load(std::memory_order_relaxed) + 1;
   op_tick_.store(tick, std::memory_order_relaxed);  // one writer at a time: the lock holder
   if (mutex_.depth() <= 1) outer_tick_ = tick;
@@ -737,7 +778,7 @@ void Residency::release_chunk(std::uint64_t chunk, CUstream stream, bool stream_
     arena_->give_chunks(chunk, 1);
     return;
   }
-  CUevent fence = stream_ordered ? stream_fence(stream) : fence_after_uses(c);
+  CUevent fence = stream_ordered ? stream_fence(stream) : fence_after(hot_[chunk] >> 8, c.ready);
   if (state == kHost) {
     if (!strict_) real_driver().cuMemUnmap(address_of(chunk), kChunkBytes);
     pending_slots_.push_back(HostSlotRelease{c.host_slot, nullptr});
@@ -768,7 +809,7 @@ bool Residency::release(CUdeviceptr pointer, CUstream stream, bool stream_ordere
     Chunk& c = chunks_[block.first_chunk];
     --c.users;
     const std::uint64_t offset = block.base - address_of(block.first_chunk);
-    CUevent fence = stream_ordered ? stream_fence(stream) : fence_after_uses(c);
+    CUevent fence = stream_ordered ? stream_fence(stream) : fence_after(hot_[block.first_chunk] >> 8, c.ready);
     pending_small_.push_back(PendingSmall{block.first_chunk, offset, block.bytes, fence});
   } else {
     for (std::uint64_t k = block.first_chunk; k < block.first_chunk + block.chunk_count; ++k) {

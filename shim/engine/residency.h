@@ -17,8 +17,9 @@
 // Note [Ordering an eviction after the last use]
 // No event is recorded per op (the hot path makes no driver call). When a
 // chunk is chosen for eviction, we record an event *then* on every stream the
-// program has used: that event follows all work already queued there, which
-// includes the chunk's last use. (Training uses a handful of streams, so
+// program has used (or reuse such a set recorded since the chunk's last use:
+// Note [Epoch fences] in residency.cpp): that event follows all work already
+// queued there, which includes the chunk's last use. (Training uses a handful of streams, so
 // fencing on all of them costs a few event records per eviction and spares
 // the hot path any per-chunk stream bookkeeping.) The device-to-host copy waits on
 // it, and the chunk's memory is reused only after the copy has completed.
@@ -41,6 +42,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -215,7 +217,17 @@ class Residency {
   CUresult obtain_host_slot(std::int64_t* slot);
   CUresult map_device(std::uint64_t chunk, CUmemGenericAllocationHandle handle);
   void map_host_or_leave_unmapped(std::uint64_t chunk);
-  CUevent fence_after_uses(Chunk& c);
+  // Note [Epoch fences]
+  struct Epoch {
+    std::uint64_t tick;           // every op up to this tick was submitted before the events
+    std::vector<CUevent> events;  // one per known stream
+  };
+  static constexpr std::size_t kMaxEpochs = 64;
+  std::uint64_t submitted_tick() const;
+  const Epoch& epoch_after(std::uint64_t last_use_tick);
+  // A point on our device-to-host stream after the chunk's last use and after
+  // `prefetch`, the copy that brought it back, if that may still run.
+  CUevent fence_after(std::uint64_t last_use_tick, CUevent prefetch);
   CUevent stream_fence(CUstream stream);
   void note_stream(CUstream stream);
   // Recomputes chunk k's hot word after its state or `ready` changed.
@@ -260,6 +272,8 @@ class Residency {
   std::vector<PendingRelease> pending_;
   std::vector<PendingSmall> pending_small_;
   std::vector<std::uint64_t> evicting_;  // chunks whose eviction copy is in flight, oldest first
+  std::deque<Epoch> epochs_;            // oldest first (Note [Epoch fences])
+  bool in_prepare_ = false;
   std::vector<HostSlotRelease> pending_slots_;
   std::vector<CUevent> spare_events_;
   // Every stream the program has used, with the thread that used it: a
