@@ -101,10 +101,10 @@ constexpr Setting kSettings[] = {
        else return false;
        return true;
      }},
-    {{"OVERSUB_POLICY", "enum", "lru", "lru or lookahead",
-      "how chunks are chosen for eviction and prefetch: lru evicts the least recently used chunk on demand; "
-      "lookahead (experimental, not yet better than lru) learns the training step, evicts the chunk used "
-      "furthest in the future and brings chunks back ahead of use", true},
+    {{"OVERSUB_POLICY", "enum", "lookahead", "lookahead or lru",
+      "how chunks are chosen for eviction: lookahead learns the training step from the op stream and evicts "
+      "the chunk whose next use is furthest away (least recently used first until the step is learned); "
+      "lru evicts the least recently used chunk", true},
      [](Config* c, std::string_view v) {
        if (v == "lookahead") c->policy = PolicyKind::lookahead;
        else if (v == "lru") c->policy = PolicyKind::lru;
@@ -245,7 +245,7 @@ Config load() {
 
 }  // namespace
 
-Config default_config() { return Config{Mode::swap, {}, 1, 0, 0, 0, false, PolicyKind::lru, {}, 0, {}}; }
+Config default_config() { return Config{Mode::swap, {}, 1, 0, 0, 0, false, PolicyKind::lookahead, {}, 0, {}}; }
 
 std::string expand_process_id(const std::string& path) {
   std::string out;

@@ -2,6 +2,7 @@
 #include "planner.h"
 
 #include <time.h>
+#include <unistd.h>
 
 #include <cinttypes>
 
@@ -21,6 +22,7 @@ Planner::Planner(Residency* engine, std::uint64_t slot_capacity, std::uint64_t a
 Planner::~Planner() { stop(); }
 
 void Planner::start(CUcontext context) {
+  owner_pid_ = getpid();
   thread_ = std::thread([this, context] {
     real_driver().cuCtxSetCurrent(context);
     run();
@@ -30,6 +32,12 @@ void Planner::start(CUcontext context) {
 void Planner::stop() {
   stopping_.store(true, std::memory_order_release);
   if (!thread_.joinable()) return;
+  // A child of fork() has no planner thread (threads do not survive fork), only
+  // the object: joining it would wait forever.
+  if (getpid() != owner_pid_) {
+    thread_.detach();
+    return;
+  }
   thread_.join();
   log_debug("lookahead: %" PRIu64 " ops learned from, %" PRIu64 " predictions broken%s", planner_.ops_observed(),
             planner_.predictions_broken(), dropped_.load() ? "; some records were dropped (the ring was full)" : "");

@@ -19,6 +19,8 @@
 #include <map>
 #include <memory>
 #include <thread>
+
+#include <sys/types.h>
 #include <vector>
 
 #include "engine.h"
@@ -87,6 +89,7 @@ class Planner {
   std::atomic<bool> dropped_{false};
   std::atomic<bool> stopping_{false};
   std::thread thread_;
+  pid_t owner_pid_ = 0;
 
   // Consumer side (the planner thread only).
   policy::LookaheadPlanner planner_;

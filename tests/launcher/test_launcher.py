@@ -88,7 +88,7 @@ class FlagsToEnvironment(unittest.TestCase):
         # The launcher leaves names and combinations to the shim, which stops the
         # child when it loads: one line, status 2, and the child never runs.
         for args, line in [
-                (["--policy=belady"], "oversub: invalid OVERSUB_POLICY='belady': expected lru"),
+                (["--policy=belady"], "oversub: invalid OVERSUB_POLICY='belady': expected lookahead or lru"),
                 (["--mode", "passthrough", "--strict"],
                  "oversub: OVERSUB_STRICT='1' conflicts with OVERSUB_MODE='passthrough'")]:
             with self.subTest(args=args):
