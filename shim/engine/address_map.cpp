@@ -11,15 +11,24 @@ namespace {
 constexpr std::size_t root_bytes(unsigned bits) { return (std::size_t{1} << bits) * sizeof(void*); }
 }  // namespace
 
+// LeakSanitizer finds live blocks through pointers held in the heap, globals,
+// stacks and thread-locals, but not in memory we mmap: the leaves would look
+// leaked. When it is loaded (a sanitizer build, Note [Sanitizer builds] in
+// meson.build) we register the root table with it; otherwise these are null.
+extern "C" __attribute__((weak)) void __lsan_register_root_region(const void* begin, std::size_t bytes);
+extern "C" __attribute__((weak)) void __lsan_unregister_root_region(const void* begin, std::size_t bytes);
+
 // Anonymous memory reads as zero, which is a null pointer in every slot.
 AddressMap::AddressMap()
     : root_(static_cast<std::atomic<Leaf*>*>(
           mmap(nullptr, root_bytes(kRootBits), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0))) {
   if (root_ == MAP_FAILED) std::abort();
+  if (__lsan_register_root_region != nullptr) __lsan_register_root_region(root_, root_bytes(kRootBits));
 }
 
 AddressMap::~AddressMap() {
   for (std::size_t i = 0; i < (std::size_t{1} << kRootBits); ++i) delete root_[i].load();
+  if (__lsan_unregister_root_region != nullptr) __lsan_unregister_root_region(root_, root_bytes(kRootBits));
   munmap(root_, root_bytes(kRootBits));
 }
 

@@ -8,6 +8,12 @@
 // every lookup of our own goes through `real_dlsym`, the C library's.
 #pragma once
 
+// Marks a function that may run inside another library's start-up, before a
+// sanitizer runtime is ready (Note [Lookups during another library's start-up]
+// in real.cpp): never instrumented. Functions it calls need it too, or GCC
+// calls their instrumented copies instead of inlining them.
+#define OVERSUB_BEFORE_SANITIZERS __attribute__((no_sanitize("address", "undefined", "thread")))
+
 namespace oversub {
 
 using DlsymFn = void* (*)(void*, const char*);
@@ -17,6 +23,7 @@ void* real_dlsym(void* handle, const char* name);
 
 // dlsym(RTLD_NEXT, name) as seen from the object that contains `caller`,
 // computed by walking the link map (needed because our dlsym is the caller).
+// Calls neither dlopen nor dl_iterate_phdr.
 void* next_symbol_after(const void* caller, const char* name);
 
 // The loaded libcuda.so.1 (loading it if needed); nullptr when there is none.

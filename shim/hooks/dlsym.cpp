@@ -14,14 +14,16 @@
 
 namespace {
 
-bool defined_in_this_library(const void* symbol) {
+OVERSUB_BEFORE_SANITIZERS bool defined_in_this_library(const void* symbol) {
   Dl_info mine{}, theirs{};
   if (dladdr(reinterpret_cast<const void*>(&defined_in_this_library), &mine) == 0) return false;
   if (dladdr(symbol, &theirs) == 0) return false;
   return mine.dli_fbase == theirs.dli_fbase;
 }
 
-void* lookup(void* handle, const char* name, const void* caller) {
+// Runs inside other libraries' start-up too (Note [Lookups during another
+// library's start-up] in engine/real.cpp).
+OVERSUB_BEFORE_SANITIZERS void* lookup(void* handle, const char* name, const void* caller) {
   void* found = handle == RTLD_NEXT ? oversub::next_symbol_after(caller, name) : oversub::real_dlsym(handle, name);
   if (found == nullptr || name == nullptr || name[0] != 'c' || name[1] != 'u') return found;
   void* wrapper = oversub::driver_wrapper_by_name(name);
@@ -36,10 +38,10 @@ void* lookup(void* handle, const char* name, const void* caller) {
 
 }  // namespace
 
-extern "C" __attribute__((visibility("default"))) void* oversub_dlsym_2_34(void* handle, const char* name) {
+extern "C" __attribute__((visibility("default"))) OVERSUB_BEFORE_SANITIZERS void* oversub_dlsym_2_34(void* handle, const char* name) {
   return lookup(handle, name, __builtin_return_address(0));
 }
-extern "C" __attribute__((visibility("default"))) void* oversub_dlsym_2_2_5(void* handle, const char* name) {
+extern "C" __attribute__((visibility("default"))) OVERSUB_BEFORE_SANITIZERS void* oversub_dlsym_2_2_5(void* handle, const char* name) {
   return lookup(handle, name, __builtin_return_address(0));
 }
 __asm__(".symver oversub_dlsym_2_34, dlsym@@GLIBC_2.34");

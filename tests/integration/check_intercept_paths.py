@@ -10,12 +10,15 @@ import sys
 
 import trace_file
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+from sanitizer_env import program_env  # noqa: E402  (Note [Sanitizer builds])
+
 MiB = 1 << 20
 
 
 def main() -> int:
     shim, program, trace_path = sys.argv[1:4]
-    env = dict(os.environ, LD_PRELOAD=shim, OVERSUB_TRACE=trace_path, OVERSUB_MODE="passthrough")
+    env = program_env(dict(os.environ, LD_PRELOAD=shim, OVERSUB_TRACE=trace_path, OVERSUB_MODE="passthrough"))
     run = subprocess.run([program], env=env, capture_output=True, text=True, timeout=300)
     print(run.stdout, end="")
     print(run.stderr, end="", file=sys.stderr)

@@ -14,6 +14,9 @@ import sys
 
 import trace_file
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+from sanitizer_env import program_env  # noqa: E402  (Note [Sanitizer builds])
+
 # (kind, name, [(buffer, bytes, access)]), in call order. Sizes are worked out
 # in library_hooks.cu next to each call; "workspace" is the size it printed.
 EXPECTED = [
@@ -37,7 +40,7 @@ EXPECTED = [
 
 def main() -> int:
     shim, program, trace_path = sys.argv[1:4]
-    env = dict(os.environ, LD_PRELOAD=shim, OVERSUB_TRACE=trace_path, OVERSUB_MODE="passthrough")
+    env = program_env(dict(os.environ, LD_PRELOAD=shim, OVERSUB_TRACE=trace_path, OVERSUB_MODE="passthrough"))
     run = subprocess.run([program], env=env, capture_output=True, text=True, timeout=300)
     print(run.stdout, end="")
     if run.returncode != 0 or "PASS" not in run.stdout:

@@ -12,9 +12,12 @@ import os
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+from sanitizer_env import program_env  # noqa: E402  (Note [Sanitizer builds])
+
 
 def run(program, flags, env):
-    r = subprocess.run([program, *flags], env=env, capture_output=True, text=True, timeout=300)
+    r = subprocess.run([program, *flags], env=program_env(env), capture_output=True, text=True, timeout=300)
     return r
 
 

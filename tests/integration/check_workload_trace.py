@@ -32,6 +32,9 @@ from collections import Counter
 
 import trace_file
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+from sanitizer_env import program_env  # noqa: E402  (Note [Sanitizer builds])
+
 MAX_REPORTED = 10  # problems of one kind printed before the rest are counted
 RUNTIME_MODULES = ("libcudart.so", "libcuda.so", "liboversub")
 LIBRARY_MODULES = ("libcublas.so", "libcublasLt.so", "libcudnn.so")
@@ -249,7 +252,7 @@ def main() -> int:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OVERSUB_", "SIMCUDA_", "WORKLOAD_"))}
     env.update(LD_PRELOAD=args.shim, OVERSUB_MODE="passthrough", OVERSUB_TRACE=args.trace,
                WORKLOAD_MANIFEST=args.manifest)
-    run = subprocess.run([args.program, *args.flags], env=env, capture_output=True, text=True, timeout=300)
+    run = subprocess.run([args.program, *args.flags], env=program_env(env), capture_output=True, text=True, timeout=300)
     print(run.stdout, end="")
     if run.returncode != 0:
         print(run.stderr, end="", file=sys.stderr)

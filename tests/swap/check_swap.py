@@ -16,12 +16,16 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+from sanitizer_env import program_env  # noqa: E402  (Note [Sanitizer builds])
+
 MiB = 1 << 20
 
 
 def run(cmd, env_extra):
     env = dict(os.environ)
     env.update(env_extra)
+    env = program_env(env)
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
 
 

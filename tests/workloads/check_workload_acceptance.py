@@ -21,6 +21,9 @@ import re
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+from sanitizer_env import program_env  # noqa: E402  (Note [Sanitizer builds])
+
 STEPS = 5
 STEP_LINE = re.compile(r"step (\d+) loss (-?\d+\.\d+)")
 PEAK_LINE = re.compile(r"peak_device_bytes (\d+)")
@@ -35,7 +38,7 @@ def run(program, flags, extra_env=None, expect_rc=0):
     # The plain run must not inherit a jitter setting from whoever runs the tests.
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIMCUDA_")}
     env.update(extra_env or {})
-    r = subprocess.run([program, *flags], env=env, capture_output=True, text=True, timeout=300)
+    r = subprocess.run([program, *flags], env=program_env(env), capture_output=True, text=True, timeout=300)
     if expect_rc is not None and r.returncode != expect_rc:
         raise Failed(f"`{' '.join(flags)}` {extra_env or ''} exited {r.returncode}, expected {expect_rc}; "
                      f"stderr: {r.stderr.strip()[-2000:]}")

@@ -40,7 +40,9 @@ AddressSpace& address_space() {
 void initialise_address_space() {
   AddressSpace& as = address_space();
   std::lock_guard lock(as.mutex);
-  // Tools that limit address space (valgrind) refuse 1 TiB: halve down to 8 GiB.
+  // Tools that limit address space refuse 1 TiB: halve down to 8 GiB. Valgrind does,
+  // and so does ThreadSanitizer, which gets 512 GiB (Note [Sanitizer builds]).
+  // Either size is PROT_NONE until mapped, so an unmapped access faults the same.
   std::uint64_t bytes = kRegionBytes;
   void* p = MAP_FAILED;
   for (; bytes >= (std::uint64_t{8} << 30); bytes /= 2) {
