@@ -105,7 +105,7 @@ bool Residency::initialise() {
   std::uint64_t budget = c.budget_bytes;
   if (c.budget_percent > 0) budget = static_cast<std::uint64_t>(double(total) * c.budget_percent / 100.0);
   if (budget == 0) budget = total - std::min<std::uint64_t>(round_up(total / 8, kChunkBytes), std::uint64_t{1} << 30);
-  budget_chunks_ = budget / kChunkBytes;
+  set_budget_chunks(budget / kChunkBytes);
   if (budget_chunks_ < 2) {  // only the default budget of a tiny device gets here
     log_error("the device's %zu bytes leave fewer than two 2 MiB chunks for the default budget", total);
     return false;
@@ -468,7 +468,7 @@ CUresult Residency::obtain_device_memory(std::uint64_t op_tick, CUmemGenericAllo
       ++device_created_;
       return CUDA_SUCCESS;
     }
-    budget_chunks_ = device_created_;  // the card has less than the budget: live with it
+    set_budget_chunks(device_created_);  // the card has less than the budget: live with it
     log_info("device memory ran out at %" PRIu64 " MiB; the budget is now that", device_created_ * 2);
   }
   // Then evictions already on their way (Note [Evictions in flight]), the

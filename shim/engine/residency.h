@@ -147,7 +147,7 @@ class Residency {
   std::uint64_t current_tick() const { return op_tick_.load(std::memory_order_relaxed); }
   // How many chunks a plan may keep resident: the budget less room for new
   // allocations and on-demand misses.
-  std::size_t plan_capacity() const { return budget_chunks_ - std::max<std::uint64_t>(2, budget_chunks_ / 4); }
+  std::size_t plan_capacity() const { return plan_capacity_.load(std::memory_order_relaxed); }
   // Brings back (ahead of use) the chunks the next ops need, in that order,
   // and keeps them from being chosen as victims until the next plan. Takes the
   // engine lock.
@@ -259,6 +259,14 @@ class Residency {
   std::uint64_t outer_tick_ = 0;  // tick of the outermost op being submitted (Note [Nested ops])
 
   std::uint64_t budget_chunks_ = 0, host_chunks_ = 0;
+  // budget_chunks_ less room for new allocations and misses, for the planner
+  // thread, which reads it without the lock; set wherever the budget changes.
+  std::atomic<std::size_t> plan_capacity_{0};
+  void set_budget_chunks(std::uint64_t chunks) {
+    budget_chunks_ = chunks;
+    plan_capacity_.store(chunks - std::min<std::uint64_t>(chunks, std::max<std::uint64_t>(2, chunks / 4)),
+                         std::memory_order_relaxed);
+  }
   std::uint64_t device_in_use_ = 0;     // device chunks mapped to application chunks
   std::uint64_t allocated_chunks_ = 0;  // chunks holding application data (any state)
   std::vector<CUmemGenericAllocationHandle> free_device_;
