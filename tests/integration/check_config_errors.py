@@ -24,6 +24,9 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+from sanitizer_env import program_env  # noqa: E402  (Note [Sanitizer builds])
+
 CHECKSUM = "checksum 2102385248.0"  # stream_sample's answer, as tests/simcuda/tests checks it
 
 
@@ -193,6 +196,7 @@ class Runner:
         if shim:
             env["LD_PRELOAD"] = self.args.shim
         env.update(settings)
+        env = program_env(env)
         return env, subprocess.run([self.args.program], env=env, capture_output=True, text=True, timeout=120)
 
 
