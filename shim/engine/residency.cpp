@@ -614,7 +614,7 @@ CUresult Residency::bring_back(std::uint64_t chunk, CUmemGenericAllocationHandle
     r.cuMemUnmap(address_of(chunk), kChunkBytes);
     free_device_.push_back(handle);
     map_host_or_leave_unmapped(chunk);
-    log_error("a copy bringing a chunk back failed (%d); the op that needed it fails", int(res));
+    log_error("a copy bringing a chunk back failed (%d); the chunk stays on the host", int(res));
     return res;
   }
   c.device = handle;
