@@ -76,9 +76,14 @@ void Residency::start_if_enabled() {
     log_error("swap mode could not start; continuing in passthrough mode");
     return;
   }
+  r->owner_pid_ = getpid();
   instance_.store(r, std::memory_order_release);
   std::atexit([] {
     Residency* self = instance_.load();
+    // A child of fork() that exits does no engine work: the engine lock may
+    // have been held, at the fork, by a thread that does not exist in the child
+    // (the planner's), and the statistics are the parent's to report.
+    if (getpid() != self->owner_pid_) return;
     if (self->planner_) self->planner_->stop();  // before the driver goes away
     self->report_at_exit();
   });
@@ -313,11 +318,16 @@ CUresult Residency::map_device(std::uint64_t chunk, CUmemGenericAllocationHandle
 }
 
 // An evicted chunk stays addressable through its host copy, unless strict.
+// Note [Driver failures]: if the remap fails, the chunk is left unmapped as
+// in strict mode. Its data is safe in its host slot, and every op the shim
+// sees brings it back first; only an access the shim cannot see faults.
 void Residency::map_host_or_leave_unmapped(std::uint64_t chunk) {
   if (strict_) return;
   Chunk& c = chunks_[chunk];
-  if (map_device(chunk, host_handles_[std::size_t(c.host_slot)]) != CUDA_SUCCESS)
+  if (map_device(chunk, host_handles_[std::size_t(c.host_slot)]) != CUDA_SUCCESS) {
+    real_driver().cuMemUnmap(address_of(chunk), kChunkBytes);  // mapped without access, if cuMemSetAccess failed
     log_error("could not map host memory behind an evicted chunk; an unpredicted access will fault");
+  }
 }
 
 CUresult Residency::obtain_host_slot(std::int64_t* slot) {
@@ -342,8 +352,15 @@ CUresult Residency::obtain_host_slot(std::int64_t* slot) {
   access.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
   access.location.id = device_;
   access.flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE;
-  if (r.cuMemMap(at, kChunkBytes, 0, h, 0) != CUDA_SUCCESS || r.cuMemSetAccess(at, kChunkBytes, &access, 1) != CUDA_SUCCESS)
+  if (r.cuMemMap(at, kChunkBytes, 0, h, 0) != CUDA_SUCCESS) {
+    r.cuMemRelease(h);  // the slot stays uncreated: a later eviction tries again
     return CUDA_ERROR_OUT_OF_MEMORY;
+  }
+  if (r.cuMemSetAccess(at, kChunkBytes, &access, 1) != CUDA_SUCCESS) {
+    r.cuMemUnmap(at, kChunkBytes);
+    r.cuMemRelease(h);
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  }
   host_handles_[next] = h;
   *slot = std::int64_t(next);
   return CUDA_SUCCESS;
@@ -376,7 +393,16 @@ CUresult Residency::start_eviction(std::uint64_t chunk) {
   const RealDriver& r = real_driver();
   CUevent done = fence_after(hot_[chunk] >> 8, c.ready);
   // The copy itself, ordered after the fence on our device-to-host stream.
-  r.cuMemcpyDtoDAsync_v2(host_base_ + std::uint64_t(slot) * kChunkBytes, address_of(chunk), kChunkBytes, d2h_);
+  if (CUresult res =
+          r.cuMemcpyDtoDAsync_v2(host_base_ + std::uint64_t(slot) * kChunkBytes, address_of(chunk), kChunkBytes, d2h_);
+      res != CUDA_SUCCESS) {
+    // Note [Driver failures]: nothing was queued, so the slot is free again
+    // and the chunk, untouched, stays on the device.
+    recycle_event(done);
+    free_slots_.push_back(slot);
+    log_error("an eviction copy failed (%d); the chunk stays on the device", int(res));
+    return res;
+  }
   r.cuEventRecord(done, d2h_);
   if (trace::Writer* w = trace_writer())
     w->evict(address_of(chunk), kChunkBytes, reinterpret_cast<std::uint64_t>(d2h_), evict_reason_);
@@ -489,18 +515,35 @@ CUresult Residency::obtain_device_memory(std::uint64_t op_tick, CUmemGenericAllo
     }
   }
   // The policy chooses among the resident chunks (Note [Policy decisions]).
+  std::vector<std::uint64_t> failed;  // victims whose eviction copy the driver refused
+  const auto not_failed = [&](std::vector<policy::ChunkCandidate>* candidates) {
+    std::erase_if(*candidates, [&](const policy::ChunkCandidate& c) {
+      return std::find(failed.begin(), failed.end(), c.chunk) != failed.end();
+    });
+  };
   for (;;) {
     std::vector<policy::ChunkCandidate> resident;
     std::vector<std::uint64_t> victims;
     victim_candidates(false, &resident);
+    not_failed(&resident);
     policy_->choose_victims(resident, 1, op_tick, &victims);
     if (victims.empty()) {  // everything left is planned: the op that asks now comes first
       resident.clear();
       victim_candidates(true, &resident);
+      not_failed(&resident);
       policy_->choose_victims(resident, 1, op_tick, &victims);
     }
     if (victims.empty()) return CUDA_ERROR_OUT_OF_MEMORY;
     const CUresult res = evict(victims.front(), handle);
+    // Note [Driver failures]: a refused copy leaves its victim resident; try
+    // another, a few times, then give the op CUDA_ERROR_OUT_OF_MEMORY. (A full
+    // host pool is CUDA_ERROR_OUT_OF_MEMORY already: another victim needs a
+    // slot too.)
+    if (res != kVictimVanished && res != CUDA_SUCCESS && res != CUDA_ERROR_OUT_OF_MEMORY) {
+      failed.push_back(victims.front());
+      if (failed.size() >= kMaxFailedEvictions) return CUDA_ERROR_OUT_OF_MEMORY;
+      continue;
+    }
     if (res != kVictimVanished) return res;
     // Note [A victim can vanish]: the reclaim that released it may have
     // freed device memory too.
@@ -563,8 +606,18 @@ CUresult Residency::bring_back(std::uint64_t chunk, CUmemGenericAllocationHandle
     if (!strict_) map_host_or_leave_unmapped(chunk);
     return res;
   }
+  if (CUresult res = r.cuMemcpyDtoDAsync_v2(address_of(chunk), host_base_ + std::uint64_t(c.host_slot) * kChunkBytes,
+                                            kChunkBytes, h2d_);
+      res != CUDA_SUCCESS) {
+    // Note [Driver failures]: nothing was queued. The chunk stays on the host
+    // with its data; the device memory, never written, is free again.
+    r.cuMemUnmap(address_of(chunk), kChunkBytes);
+    free_device_.push_back(handle);
+    map_host_or_leave_unmapped(chunk);
+    log_error("a copy bringing a chunk back failed (%d); the chunk stays on the host", int(res));
+    return res;
+  }
   c.device = handle;
-  r.cuMemcpyDtoDAsync_v2(address_of(chunk), host_base_ + std::uint64_t(c.host_slot) * kChunkBytes, kChunkBytes, h2d_);
   CUevent ready = new_event();
   r.cuEventRecord(ready, h2d_);
   if (stream != kNoStream) r.cuStreamWaitEvent(stream, ready, 0);

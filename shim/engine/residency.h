@@ -26,6 +26,25 @@
 // cuMemUnmap does not wait for in-flight work, so this ordering is what makes
 // the remap safe.
 //
+// Note [Driver failures]
+// A driver call that fails under the engine never loses data and never
+// reports success for an op it could not prepare (docs/reliability.md,
+// "Faults"; tests/faults):
+//   cuMemCreate (device)  the card has less than the budget: the budget
+//                         becomes what was created (obtain_device_memory)
+//   cuMemCreate/cuMemMap  a host slot cannot be set up: the eviction that
+//     (host slot)         needed it fails; the op gets CUDA_ERROR_OUT_OF_MEMORY
+//   eviction copy         the chunk stays on the device, its host slot is
+//                         free again; an op that needed the memory tries
+//                         other victims, then gets CUDA_ERROR_OUT_OF_MEMORY
+//   bring-back copy       the chunk stays on the host with its data; the op
+//                         that needed it gets the driver's error (a retry
+//                         brings it back); a plan simply skips it
+//   cuMemMap (device)     the op gets the driver's error; the chunk keeps its
+//                         state and its data
+//   host remap            the evicted chunk is left unmapped, as in strict
+//                         mode (map_host_or_leave_unmapped)
+//
 // Note [Engine lock]
 // One lock (EngineLock) is held from the residency check until the op has been
 // submitted, so an eviction on another thread cannot slip between them. It is
@@ -39,6 +58,7 @@
 #include <cuda.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/types.h>
 
 #include <atomic>
 #include <cstdint>
@@ -206,6 +226,8 @@ class Residency {
   void victim_candidates(bool include_planned, std::vector<policy::ChunkCandidate>* out) const;
   bool planned(std::uint64_t chunk) const { return plan_gen_ != 0 && planned_[chunk] == plan_gen_; }
   CUresult obtain_device_memory(std::uint64_t op_tick, CUmemGenericAllocationHandle* handle);
+  // Victims whose eviction copy fails before an op gives up (Note [Driver failures]).
+  static constexpr std::size_t kMaxFailedEvictions = 3;
   CUresult evict(std::uint64_t chunk, CUmemGenericAllocationHandle* freed);
   // start_eviction's answer when its victim was released while it obtained a
   // host slot (Note [A victim can vanish]); not a driver result.
@@ -293,6 +315,7 @@ class Residency {
   std::vector<KnownStream> known_streams_;
   pthread_t last_thread_ = 0;
 
+  pid_t owner_pid_ = 0;  // the process that started the engine (not a child of fork)
   CUstream d2h_ = nullptr, h2d_ = nullptr;
   CUdevice device_ = 0;
   bool strict_ = false;

@@ -44,6 +44,26 @@ bool parse_u64(const char* text, std::uint64_t* out) {
   return true;
 }
 
+// "off", or CALL:N (Note [Injected faults] in driver/faults.cpp).
+bool parse_failure(const char* text, Settings* out) {
+  const std::string_view v(text);
+  if (v == "off") {
+    out->fail_call.clear();
+    return true;
+  }
+  const std::size_t colon = v.find(':');
+  if (colon == std::string_view::npos) return false;
+  const std::string_view call = v.substr(0, colon);
+  bool known = false;
+  for (const char* c : kFailableCalls) known = known || call == c;
+  std::uint64_t nth = 0;
+  const std::string count(v.substr(colon + 1));
+  if (!known || !parse_u64(count.c_str(), &nth) || nth == 0) return false;
+  out->fail_call = std::string(call);
+  out->fail_nth = nth;
+  return true;
+}
+
 constexpr Variable kVariables[] = {
     {{"SIMCUDA_MEMORY", "1GiB", "a size such as 256MiB, 2GiB or a byte count",
       "device memory capacity of the simulated GPU", false},
@@ -62,6 +82,9 @@ constexpr Variable kVariables[] = {
        s->jitter_max_us = static_cast<std::uint32_t>(v);
        return true;
      }},
+    {{"SIMCUDA_FAIL", "off", "off, or CALL:N with CALL one of cuMemCreate, cuMemMap, cuMemcpyDtoDAsync_v2 and N >= 1",
+      "fault injection: the Nth call of CALL fails as a real driver's would", false},
+     [](const char* t, Settings* s) { return parse_failure(t, s); }},
 };
 
 std::string_view name_of(std::string_view entry) { return entry.substr(0, entry.find('=')); }
@@ -146,6 +169,7 @@ bool read_settings(const std::vector<std::string>& environment, Settings* out, s
   s.jitter = false;
   s.seed = 1;
   s.jitter_max_us = 200;
+  s.fail_nth = 0;
   for (const Variable& v : kVariables) {
     const char* text = value_of(environment, v.info.name);
     if (text == nullptr || v.apply(text, &s)) continue;

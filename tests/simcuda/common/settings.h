@@ -21,7 +21,14 @@ struct Settings {
   bool jitter;                 // SIMCUDA_JITTER: random delays before queued work
   std::uint64_t seed;          // SIMCUDA_SEED: seeds the jitter
   std::uint32_t jitter_max_us; // SIMCUDA_JITTER_MAX_US: longest single delay
+  // SIMCUDA_FAIL: fault injection (Note [Injected faults] in driver/faults.cpp).
+  // fail_call is one of kFailableCalls, or empty when off.
+  std::string fail_call;
+  std::uint64_t fail_nth;      // the call (counted from 1) that fails
 };
+
+// The driver functions SIMCUDA_FAIL can make fail, with the error each returns.
+inline constexpr const char* kFailableCalls[] = {"cuMemCreate", "cuMemMap", "cuMemcpyDtoDAsync_v2"};
 
 // Parses and validates the environment once; later calls return the same object.
 const Settings& settings();

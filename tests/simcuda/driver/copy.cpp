@@ -172,7 +172,11 @@ SIMCU_EXPORT CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr d, const void* s, size_t 
 SIMCU_EXPORT CUresult cuMemcpyHtoDAsync_v2_ptsz(CUdeviceptr d, const void* s, size_t n, CUstream st) { return copy_h2d(d, s, n, st, P, false); }
 SIMCU_EXPORT CUresult cuMemcpyDtoHAsync_v2(void* d, CUdeviceptr s, size_t n, CUstream st) { return copy_d2h(d, s, n, st, L, false); }
 SIMCU_EXPORT CUresult cuMemcpyDtoHAsync_v2_ptsz(void* d, CUdeviceptr s, size_t n, CUstream st) { return copy_d2h(d, s, n, st, P, false); }
-SIMCU_EXPORT CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr d, CUdeviceptr s, size_t n, CUstream st) { return copy_d2d(d, s, n, st, L, false); }
+SIMCU_EXPORT CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr d, CUdeviceptr s, size_t n, CUstream st) {
+  if (CUresult r = require_context(); r != CUDA_SUCCESS) return r;
+  if (CUresult r = injected_failure(FailableCall::memcpy_dtod_async); r != CUDA_SUCCESS) return r;
+  return copy_d2d(d, s, n, st, L, false);
+}
 SIMCU_EXPORT CUresult cuMemcpyDtoDAsync_v2_ptsz(CUdeviceptr d, CUdeviceptr s, size_t n, CUstream st) { return copy_d2d(d, s, n, st, P, false); }
 SIMCU_EXPORT CUresult cuMemcpy2DAsync_v2(const CUDA_MEMCPY2D* p, CUstream st) { return copy_2d(p, st, L, false); }
 SIMCU_EXPORT CUresult cuMemcpy2DAsync_v2_ptsz(const CUDA_MEMCPY2D* p, CUstream st) { return copy_2d(p, st, P, false); }

@@ -44,6 +44,12 @@ bool forked_child();  // true in a child forked after init: CUDA calls fail ther
 CUresult require_context();
 CUresult require_init();
 
+// ---- fault injection (faults.cpp, Note [Injected faults]) ----
+// In the order of simcuda::kFailableCalls.
+enum class FailableCall { mem_create, mem_map, memcpy_dtod_async };
+// CUDA_SUCCESS, or the error this call must fail with (SIMCUDA_FAIL).
+CUresult injected_failure(FailableCall call);
+
 // ---- device memory (memory.cpp) ----
 std::uint64_t capacity_bytes();
 std::uint64_t used_bytes();

@@ -70,6 +70,7 @@ SIMCU_EXPORT CUresult cuMemCreate(CUmemGenericAllocationHandle* handle, size_t b
   if (handle == nullptr || prop == nullptr || flags != 0 || bytes == 0 || bytes % kGranularityBytes != 0 ||
       prop->type != CU_MEM_ALLOCATION_TYPE_PINNED || !valid_location(prop->location, &on_device))
     return CUDA_ERROR_INVALID_VALUE;
+  if (CUresult r = injected_failure(FailableCall::mem_create); r != CUDA_SUCCESS) return r;
   if (on_device && !charge_device_bytes(bytes)) return CUDA_ERROR_OUT_OF_MEMORY;
   AddressSpace& as = address_space();
   std::lock_guard lock(as.mutex);
@@ -156,6 +157,7 @@ SIMCU_EXPORT CUresult cuMemMap(CUdeviceptr base, size_t bytes, size_t offset, CU
   if (flags != 0 || bytes == 0 || bytes % kGranularityBytes != 0 || base % kGranularityBytes != 0 ||
       offset % kGranularityBytes != 0)
     return CUDA_ERROR_INVALID_VALUE;
+  if (CUresult r = injected_failure(FailableCall::mem_map); r != CUDA_SUCCESS) return r;
   AddressSpace& as = address_space();
   std::lock_guard lock(as.mutex);
   auto physical = as.physicals.find(handle);

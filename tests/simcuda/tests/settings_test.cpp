@@ -77,6 +77,12 @@ TEST(Settings, GoodEnvironmentsAreRead) {
   EXPECT_TRUE(s.jitter);
   EXPECT_EQ(s.seed, 7u);
   EXPECT_EQ(s.jitter_max_us, 50u);
+  EXPECT_TRUE(s.fail_call.empty());
+  ASSERT_TRUE(read_settings({"SIMCUDA_FAIL=cuMemcpyDtoDAsync_v2:100"}, &s, &error)) << error;
+  EXPECT_EQ(s.fail_call, "cuMemcpyDtoDAsync_v2");
+  EXPECT_EQ(s.fail_nth, 100u);
+  ASSERT_TRUE(read_settings({"SIMCUDA_FAIL=off"}, &s, &error)) << error;
+  EXPECT_TRUE(s.fail_call.empty());
 }
 
 TEST(Settings, BadEnvironmentsGiveOneLine) {
@@ -132,7 +138,9 @@ INSTANTIATE_TEST_SUITE_P(
                       BadValue{"SIMCUDA_REPORT", "maybe"}, BadValue{"SIMCUDA_JITTER", "2"},
                       BadValue{"SIMCUDA_SEED", "-3"}, BadValue{"SIMCUDA_SEED", "x"},
                       BadValue{"SIMCUDA_JITTER_MAX_US", "0"}, BadValue{"SIMCUDA_JITTER_MAX_US", "1000000"},
-                      BadValue{"SIMCUDA_JITTER", "true"},
+                      BadValue{"SIMCUDA_JITTER", "true"}, BadValue{"SIMCUDA_FAIL", "cuMemCreate"},
+                      BadValue{"SIMCUDA_FAIL", "cuMemCreate:0"}, BadValue{"SIMCUDA_FAIL", "cuLaunchKernel:3"},
+                      BadValue{"SIMCUDA_FAIL", "cuMemMap:x"},
                       BadValue{"SIMCUDA_MEMROY", "64MiB",
                                "simcuda: unknown variable SIMCUDA_MEMROY='64MiB': expected one of "},
                       BadValue{"SIMCUDA_JITTER_MAX_US", "50",
