@@ -45,10 +45,7 @@ void Planner::stop() {
 
 void Planner::push(const Record* records, std::size_t n) {
   const std::uint64_t head = head_.load(std::memory_order_relaxed);
-  if (head + n - tail_.load(std::memory_order_acquire) > kCapacity) {
-    dropped_.store(true, std::memory_order_relaxed);
-    return;
-  }
+  if (!has_room(head, n)) return;
   for (std::size_t i = 0; i < n; ++i) ring_[(head + i) & kMask] = records[i];
   head_.store(head + n, std::memory_order_release);
 }

@@ -44,10 +44,7 @@ class Planner {
   void push_op(std::uint64_t tick, std::uint64_t stream, const RangeList& ranges, std::uint64_t arena_bytes) {
     const std::size_t n = ranges.size() < kMaxRanges ? ranges.size() : kMaxRanges;
     std::uint64_t head = head_.load(std::memory_order_relaxed);
-    if (head + 1 + n - tail_.load(std::memory_order_acquire) > kCapacity) {
-      dropped_.store(true, std::memory_order_relaxed);
-      return;
-    }
+    if (!has_room(head, 1 + n)) return;
     std::uint32_t count = 0;
     for (std::size_t i = 0; i < n; ++i) {
       const Range& r = ranges.data()[i];
@@ -77,6 +74,16 @@ class Planner {
   static constexpr std::size_t kMaxRanges = policy::AccessList::inline_capacity;
 
   void push(const Record* records, std::size_t n);
+  // Producer side: room for `n` records after `head`? Reads the consumer's
+  // tail only when the copy seen last says the ring is full, so that a push
+  // does not pull the consumer's cache line on every op.
+  bool has_room(std::uint64_t head, std::size_t n) {
+    if (head + n - tail_seen_ <= kCapacity) return true;
+    tail_seen_ = tail_.load(std::memory_order_acquire);
+    if (head + n - tail_seen_ <= kCapacity) return true;
+    dropped_.store(true, std::memory_order_relaxed);
+    return false;
+  }
   void run();
   std::size_t drain();  // ops consumed
 
@@ -85,6 +92,7 @@ class Planner {
   std::uint32_t window_ops_;
   std::unique_ptr<Record[]> ring_;
   alignas(64) std::atomic<std::uint64_t> head_{0};
+  std::uint64_t tail_seen_ = 0;  // producer's copy of tail_ (engine lock)
   alignas(64) std::atomic<std::uint64_t> tail_{0};
   std::atomic<bool> dropped_{false};
   std::atomic<bool> stopping_{false};
