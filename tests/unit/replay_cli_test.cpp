@@ -44,6 +44,17 @@ TEST(ReplayCli, AFittingBudgetMovesNothingWithoutHeadroom)
   EXPECT_NE(run.output.find("host to device 0.00 GB, device to host 0.00 GB"), std::string::npos) << run.output;
 }
 
+TEST(ReplayCli, ABudgetLargerThanTheCardIsFlagged)
+{
+  CliRun run = run_cli("replay " + small_model + " --budget 16GiB --device titan-x-12gb --policy lru");
+  EXPECT_EQ(run.status, 0) << run.output;
+  EXPECT_NE(run.output.find("warning             the budget exceeds the titan-x-12gb's 12.88 GB of memory"),
+            std::string::npos)
+    << run.output;
+  run = run_cli("replay " + small_model + " --budget 1GiB --device titan-x-12gb --json");
+  EXPECT_NE(run.output.find("\"budget_exceeds_device\": false"), std::string::npos) << run.output;
+}
+
 TEST(ReplayCli, ABudgetNoOpCanRunUnderExitsOne)
 {
   const CliRun run = run_cli("replay " + small_model + " --budget 4MiB --policy lru");

@@ -91,7 +91,7 @@ void ChunkEngine::on_free(uint32_t alloc)
       make_not_resident(c);
       --used_;
     } else if (chunk.state == State::evicting) {
-      std::erase(evicting_, c);  // its copy still runs; nobody waits for it
+      stop_evicting(c);  // its copy still runs; nobody waits for it
       --used_;
     }
     chunk.state = State::free;
@@ -152,7 +152,8 @@ bool ChunkEngine::start_eviction(uint64_t chunk)
   c.ready = no_task;
   make_not_resident(chunk);
   c.state = State::evicting;
-  evicting_.push_back(chunk);
+  evicting_.emplace_back(chunk, ++c.evictions);
+  ++evicting_count_;
   stats_.bytes_d2h += policy::chunk_bytes;
   ++stats_.evictions;
   return true;
@@ -163,15 +164,29 @@ void ChunkEngine::finish_eviction(uint64_t chunk, bool wait)
   Chunk& c = chunks_[chunk];
   if (wait) stats_.host_stall_ns += sim_.wait(c.evict_copy);
   c.evict_copy = no_task;
+  stop_evicting(chunk);
   c.state = State::host;
-  std::erase(evicting_, chunk);
   --used_;
+}
+
+std::optional<uint64_t> ChunkEngine::oldest_eviction()
+{
+  while (!evicting_.empty() && !evicting(evicting_.front().first, evicting_.front().second)) evicting_.pop_front();
+  if (evicting_.empty()) return std::nullopt;
+  return evicting_.front().first;
+}
+
+// The chunk leaves state evicting (the caller sets the next one); its entry goes stale.
+void ChunkEngine::stop_evicting(uint64_t chunk)
+{
+  chunks_[chunk].state = State::host;
+  --evicting_count_;
 }
 
 void ChunkEngine::reclaim()
 {
-  while (!evicting_.empty() && sim_.done(chunks_[evicting_.front()].evict_copy)) {
-    finish_eviction(evicting_.front(), false);
+  for (std::optional<uint64_t> c = oldest_eviction(); c && sim_.done(chunks_[*c].evict_copy); c = oldest_eviction()) {
+    finish_eviction(*c, false);
   }
 }
 
@@ -181,7 +196,7 @@ void ChunkEngine::cancel_eviction(uint64_t chunk)
   // The copy may still read the chunk: its next user waits for it (the shim's after_copy).
   c.ready = c.evict_copy;
   c.evict_copy = no_task;
-  std::erase(evicting_, chunk);
+  stop_evicting(chunk);
   make_resident(chunk);
 }
 
@@ -228,8 +243,8 @@ bool ChunkEngine::obtain(uint64_t tick, policy::ResidencyPolicy& policy)
 {
   reclaim();
   if (used_ < budget_) return true;
-  if (!evicting_.empty()) {  // the oldest copy is the closest to done
-    finish_eviction(evicting_.front(), true);
+  if (const std::optional<uint64_t> oldest = oldest_eviction()) {  // its copy is the closest to done
+    finish_eviction(*oldest, true);
     return true;
   }
   const auto usable = [&](uint64_t c, bool include_planned) {
@@ -309,7 +324,7 @@ void ChunkEngine::keep_headroom(uint64_t tick, policy::ResidencyPolicy& policy)
 {
   reclaim();
   const uint64_t want = std::max<uint64_t>(2, budget_ / 16);
-  const uint64_t available = free_chunks() + evicting_.size();
+  const uint64_t available = free_chunks() + evicting_count_;
   if (available >= want) return;
   std::vector<policy::ChunkCandidate> resident;
   candidates(false, &resident);
@@ -345,7 +360,7 @@ void ChunkEngine::apply_plan(std::span<const uint64_t> upcoming, uint64_t tick, 
     bring_back(k);
     ++stats_.prefetches_ahead;
   }
-  const uint64_t coming = free_chunks() + evicting_.size();
+  const uint64_t coming = free_chunks() + evicting_count_;
   if (reserved <= coming) return;
   std::vector<policy::ChunkCandidate> resident;
   candidates(false, &resident);

@@ -20,7 +20,10 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
+#include <optional>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "policy/residency_policy.h"
@@ -67,7 +70,7 @@ public:
   uint64_t budget_chunks() const { return budget_; }
   uint64_t used_chunks() const { return used_; }
   uint64_t free_chunks() const { return budget_ - used_; }
-  size_t evicting_count() const { return evicting_.size(); }
+  size_t evicting_count() const { return evicting_count_; }
   State state(uint64_t chunk) const { return chunks_[chunk].state; }
   const ChunkStats& stats() const { return stats_; }
   uint64_t peak_chunks() const { return peak_; }
@@ -125,6 +128,7 @@ private:
     TaskId last_write = no_task;
     TaskId ready = no_task;       // a copy the next user waits for
     TaskId evict_copy = no_task;  // while evicting
+    uint32_t evictions = 0;       // numbers its evictions (evicting_)
   };
   void make_resident(uint64_t chunk);
   void make_not_resident(uint64_t chunk);
@@ -137,7 +141,18 @@ private:
   std::vector<Placement> placements_;
   std::vector<Chunk> chunks_;
   std::vector<uint64_t> resident_;  // chunks in state device
-  std::vector<uint64_t> evicting_;  // oldest first
+  // Evictions in flight, oldest first: (chunk, its eviction number). An entry whose
+  // chunk is no longer evicting, or evicting again under a later number, is stale and
+  // skipped, so a cancelled or freed eviction costs O(1), not a search.
+  std::deque<std::pair<uint64_t, uint32_t>> evicting_;
+  size_t evicting_count_ = 0;
+  bool evicting(uint64_t chunk, uint32_t number) const
+  {
+    return chunks_[chunk].state == State::evicting && chunks_[chunk].evictions == number;
+  }
+  // The oldest eviction in flight (stale entries dropped), or nullopt.
+  std::optional<uint64_t> oldest_eviction();
+  void stop_evicting(uint64_t chunk);
   uint64_t used_ = 0;
   uint64_t peak_ = 0;
   uint64_t peak_since_mark_ = 0;

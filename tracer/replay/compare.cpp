@@ -28,6 +28,9 @@ double overhead(const Row& row)
 {
   return static_cast<double>(row.result.step_ns) / static_cast<double>(row.unlimited_step_ns) - 1;
 }
+// The bound is for a policy under the budget; unlimited ignores the budget.
+bool bound_applies(const Row& row) { return row.policy != PolicyKind::unlimited || row.fits; }
+
 double versus_bound(const Row& row)
 {
   return static_cast<double>(row.result.step_ns) / static_cast<double>(std::max<int64_t>(1, row.bound.bound_ns));
@@ -79,6 +82,7 @@ Row make_row(std::string trace, const Workload& workload, const DeviceProfile& d
   row.trace = std::move(trace);
   row.device = std::string(device.name);
   row.budget_bytes = budget_bytes;
+  row.budget_exceeds_device = budget_bytes > device.memory_bytes;
   row.budget_fraction = workload.footprint_chunks == 0
                           ? 0
                           : static_cast<double>(budget_bytes) / static_cast<double>(footprint_bytes(workload));
@@ -115,6 +119,10 @@ std::string render_replay_text(const Row& row, const Workload& workload, const D
                      "at the peak)\n",
                      gigabytes(row.budget_bytes), budget_chunks(row.budget_bytes), row.budget_fraction * 100,
                      gigabytes(footprint_bytes(workload)), gigabytes(workload.peak_live_bytes));
+  if (row.budget_bytes > device.memory_bytes) {
+    out += fmt::format("warning             the budget exceeds the {}'s {} of memory\n", device.name,
+                       gigabytes(device.memory_bytes));
+  }
   out += fmt::format("policy              {}\n", policy_name(row.policy));
   if (!row.result.ran) {
     out += fmt::format("result              does not run: {}\n", row.result.failure);
@@ -125,9 +133,9 @@ std::string render_replay_text(const Row& row, const Workload& workload, const D
   }
   out += fmt::format("step time           {}\n", seconds(row.result.step_ns));
   out += fmt::format("unlimited memory    {} (overhead {:+.1f}%)\n", seconds(row.unlimited_step_ns), overhead(row) * 100);
-  out += fmt::format("lower bound         {} (compute {}; {} each way: {}); step / bound {:.2f}\n",
-                     seconds(row.bound.bound_ns), seconds(row.bound.compute_ns), gigabytes(row.bound.bytes_each_way),
-                     seconds(row.bound.link_ns), versus_bound(row));
+  out += fmt::format("lower bound         {} (compute {}; {} each way: {}){}\n", seconds(row.bound.bound_ns),
+                     seconds(row.bound.compute_ns), gigabytes(row.bound.bytes_each_way), seconds(row.bound.link_ns),
+                     bound_applies(row) ? fmt::format("; step / bound {:.2f}", versus_bound(row)) : std::string());
   out += fmt::format("moved               host to device {}, device to host {}\n", gigabytes(row.result.bytes_h2d),
                      gigabytes(row.result.bytes_d2h));
   out += fmt::format("copies              {} evictions, {} brought back ({} ahead of use)\n", row.result.evictions,
@@ -144,11 +152,12 @@ std::string render_rows_table(const std::vector<Row>& rows)
                                 "device", "budget", "of", "policy", "step", "overhead", "/bound", "h2d", "d2h", "fits");
   for (const Row& row : rows) {
     const bool shown = row.result.ran;
+    const bool bounded = shown && bound_applies(row);
     out += fmt::format("{:<28} {:<17} {:>9} {:>4.0f}% {:<18} {:>11} {:>9} {:>8} {:>9} {:>9} {}\n", row.trace,
                        row.device, gigabytes(row.budget_bytes), row.budget_fraction * 100, policy_name(row.policy),
                        shown ? seconds(row.result.step_ns) : "-",
                        shown ? fmt::format("{:+.1f}%", overhead(row) * 100) : "-",
-                       shown ? fmt::format("{:.2f}", versus_bound(row)) : "-",
+                       bounded ? fmt::format("{:.2f}", versus_bound(row)) : "-",
                        shown ? gigabytes(row.result.bytes_h2d) : "-", shown ? gigabytes(row.result.bytes_d2h) : "-",
                        row.fits ? "yes" : "no");
   }
@@ -169,14 +178,15 @@ std::string render_rows_json(const std::vector<Row>& rows)
       "  {{\"trace\": {}, \"device\": {}, \"budget_bytes\": {}, \"budget_fraction\": {:.6f}, \"policy\": {}, "
       "\"step_time_s\": {}, \"lower_bound_s\": {:.9f}, \"overhead\": {}, \"bytes_h2d\": {}, \"bytes_d2h\": {}, "
       "\"fits\": {}, \"vs_lower_bound\": {}, \"unlimited_step_time_s\": {:.9f}, \"host_stall_s\": {}, "
-      "\"stream_stall_s\": {}, \"peak_device_bytes\": {}, \"failure\": {}}}",
+      "\"stream_stall_s\": {}, \"peak_device_bytes\": {}, \"budget_exceeds_device\": {}, \"failure\": {}}}",
       trace::json_string(row.trace), trace::json_string(row.device), row.budget_bytes, row.budget_fraction,
       trace::json_string(policy_name(row.policy)), optional_seconds(row.result.step_ns),
       static_cast<double>(row.bound.bound_ns) / 1e9, ran ? fmt::format("{:.6f}", overhead(row)) : "null",
       row.result.bytes_h2d, row.result.bytes_d2h, row.fits ? "true" : "false",
-      ran ? fmt::format("{:.6f}", versus_bound(row)) : "null", static_cast<double>(row.unlimited_step_ns) / 1e9,
+      ran && bound_applies(row) ? fmt::format("{:.6f}", versus_bound(row)) : "null", static_cast<double>(row.unlimited_step_ns) / 1e9,
       optional_seconds(row.result.host_stall_ns), optional_seconds(row.result.stream_stall_ns),
-      row.result.peak_device_bytes, ran ? std::string("null") : trace::json_string(row.result.failure));
+      row.result.peak_device_bytes, row.budget_exceeds_device ? "true" : "false",
+      ran ? std::string("null") : trace::json_string(row.result.failure));
   }
   out += rows.empty() ? "]\n" : "\n]\n";
   return out;

@@ -29,6 +29,7 @@ struct Row {
   std::string device;
   uint64_t budget_bytes = 0;
   double budget_fraction = 0;  // of the trace's footprint
+  bool budget_exceeds_device = false;  // more than the profile's memory: no such card
   PolicyKind policy = PolicyKind::unlimited;
   // unlimited: the trace's peak fits the budget; others: the replay ran under it.
   bool fits = false;
