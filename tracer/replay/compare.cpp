@@ -112,8 +112,9 @@ std::string render_replay_text(const Row& row, const Workload& workload, const D
        ++i) {
     ops += workload.items[i].kind == ItemKind::op;
   }
-  out += fmt::format("trace               {} ({} steps recorded, {} repeated; measured: step {}, {} ops)\n", row.trace,
-                     workload.trace_steps, workload.repeated_steps, workload.measured_step + 1, ops);
+  out += fmt::format("trace               {} ({} step{} recorded, {} repeated; measured: step {}, {} ops)\n",
+                     row.trace, workload.trace_steps, workload.trace_steps == 1 ? "" : "s", workload.repeated_steps,
+                     workload.measured_step + 1, ops);
   out += fmt::format("device              {}: {}\n", device.name, device.description);
   out += fmt::format("budget              {} ({} chunks of 2 MiB): {:.0f}% of the footprint, {} in chunks ({} live bytes "
                      "at the peak)\n",
