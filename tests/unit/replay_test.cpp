@@ -57,14 +57,16 @@ ReplayResult replay(const Workload& w, PolicyKind policy, uint64_t budget_bytes,
   return run_replay(w, options);
 }
 
-// Two 2 MiB buffers, A and B, each written by an op of 1e6 FLOPs.
-const std::string write_a_then_b =
-  "a 1 1 1 1 100000 200000 0 0 malloc\n"
-  "a 2 2 1 2 400000 200000 0 0 malloc\n"
-  "o 3 3 1 kernel 1 0 - 1 100000 200000 w\n"
-  "c 3 f4240\n"
-  "o 4 4 1 kernel 1 0 - 1 400000 200000 w\n"
-  "c 4 f4240\n";
+// Two 2 MiB buffers, A and B, each written by an op: A's of `a_flops` (hex), B's of 1e6.
+std::string write_a_then_b(const std::string& a_flops = "f4240")
+{
+  return "a 1 1 1 1 100000 200000 0 0 malloc\n"
+         "a 2 2 1 2 400000 200000 0 0 malloc\n"
+         "o 3 3 1 kernel 1 0 - 1 100000 200000 w\n"
+         "c 3 " + a_flops + "\n"
+         "o 4 4 1 kernel 1 0 - 1 400000 200000 w\n"
+         "c 4 f4240\n";
+}
 
 // 1e6 FLOPs: 2 us of compute, so 5 us in all with the op overhead.
 constexpr int64_t op_ns = 2'000 + op_overhead_ns;
@@ -89,7 +91,7 @@ TEST(ReplaySimulation, OneEvictionCostsLatencyPlusBytesOverBandwidth)
 {
   // Two 2 MiB buffers, a budget of one chunk: the second op must evict the first
   // buffer, after the first op, and the host waits for that copy (lru, on demand).
-  const Workload w = workload_of(write_a_then_b +
+  const Workload w = workload_of(write_a_then_b() +
     "s 5 5 1 device 0\n");
   const DeviceProfile d = test_device();
   const ReplayResult r = replay(w, PolicyKind::lru, chunk, d);
@@ -105,11 +107,24 @@ TEST(ReplaySimulation, OneEvictionCostsLatencyPlusBytesOverBandwidth)
   EXPECT_EQ(r.peak_device_bytes, chunk);
 }
 
+TEST(ReplaySimulation, AnEvictionWaitsForTheChunksLastUse)
+{
+  // As above, but the first op takes 1e8 FLOPs (200 us + 3 us): when the host asks for
+  // memory at 10 us it is still running, and the copy may only start once it is done.
+  const Workload w = workload_of(write_a_then_b("5f5e100") + "s 5 5 1 device 0\n");
+  const DeviceProfile d = test_device();
+  const ReplayResult r = replay(w, PolicyKind::lru, chunk, d);
+  ASSERT_TRUE(r.ran) << r.failure;
+  const int64_t first_op_end = host_issue_ns + 200'000 + op_overhead_ns;
+  EXPECT_EQ(r.step_ns, first_op_end + copy_ns + op_ns);
+  EXPECT_EQ(r.host_stall_ns, first_op_end + copy_ns - 2 * host_issue_ns);
+}
+
 TEST(ReplaySimulation, ABroughtBackChunkDelaysItsOpByTheCopy)
 {
   // A is written, evicted for B, then read again: it comes back on the host-to-device
   // engine while B goes out, and the third op waits for A's copy.
-  const Workload w = workload_of(write_a_then_b +
+  const Workload w = workload_of(write_a_then_b() +
     "o 5 5 1 kernel 1 0 - 1 100000 200000 r\n"
     "c 5 f4240\n"
     "s 6 6 1 device 0\n");
