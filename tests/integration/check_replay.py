@@ -20,7 +20,7 @@ import os
 import subprocess
 import sys
 
-TRACES = ["unet3d-b2-64.trace.gz", "vgg16-b256-224.trace.gz", "deeplabv3-b8-512.trace.gz"]
+TRACES = ["unet3d-b2-64.trace.gz", "vgg16-b256-224.trace.gz"]
 DEVICES = "h100-sxm,v100-32gb-nvlink"
 BUDGETS = "100%,50%,25%"
 STATIC = {"unlimited", "vdnn", "tflms"}  # nothing moves when the footprint fits

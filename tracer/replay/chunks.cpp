@@ -279,6 +279,11 @@ bool ChunkEngine::prepare(std::span<const Touch> touches, uint64_t tick, uint64_
 {
   // First the op's own chunks: none of them may be chosen as a victim for another.
   victims_wanted_ = 1;
+  last_prepare_slow_ = false;
+  for (const Touch& t : touches) {
+    const Chunk& c = chunks_[t.chunk];
+    last_prepare_slow_ |= c.state != State::device || (c.ready != no_task && !sim_.done(c.ready));
+  }
   for (const Touch& t : touches) {
     if (chunks_[t.chunk].state == State::evicting) cancel_eviction(t.chunk);
     chunks_[t.chunk].last_use_tick = tick;

@@ -106,8 +106,10 @@ public:
   void cancel_eviction(uint64_t chunk);
   void touch(uint64_t chunk, uint64_t tick) { chunks_[chunk].last_use_tick = tick; }
   // The shim's keep_headroom: start evictions so that max(2, budget / 16) chunks are
-  // free or on their way.
+  // free or on their way. The shim calls it at the end of an op's prepare, when a chunk
+  // of the op was not ready to use (its slow path): last_prepare_was_slow().
   void keep_headroom(uint64_t tick, policy::ResidencyPolicy& policy);
+  bool last_prepare_was_slow() const { return last_prepare_slow_; }
   // Note [Plans] in shim/engine/residency.cpp, on simulated time.
   void apply_plan(std::span<const uint64_t> upcoming, uint64_t tick, policy::ResidencyPolicy& policy);
 
@@ -157,6 +159,7 @@ private:
   uint64_t peak_ = 0;
   uint64_t peak_since_mark_ = 0;
   uint64_t touch_stamp_ = 0;
+  bool last_prepare_slow_ = false;
   uint32_t plan_gen_ = 0;
   ChunkStats stats_;
   // Note [Victims of one op]

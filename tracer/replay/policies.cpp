@@ -28,7 +28,7 @@ public:
   policy::ResidencyPolicy& victims() override { return lru_; }
   void after_op(uint32_t /*op*/, uint64_t tick, int64_t /*duration_ns*/) override
   {
-    if (keep_headroom_) engine_.keep_headroom(tick, lru_);
+    if (keep_headroom_ && engine_.last_prepare_was_slow()) engine_.keep_headroom(tick, lru_);
   }
 
 private:
@@ -78,7 +78,7 @@ public:
     }
     planner_.on_op(tick, event);
     if (window_ops_ == 0) {  // on demand only: victims by next use, and headroom kept
-      engine_.keep_headroom(tick, victims_);
+      if (engine_.last_prepare_was_slow()) engine_.keep_headroom(tick, victims_);
       return;
     }
     if (!planner_.ready()) return;

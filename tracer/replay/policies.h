@@ -40,7 +40,8 @@
 // asks LookaheadPlanner::upcoming from the current tick for at most plan_capacity
 // entries and applies the plan (Note [Plans] in shim/engine/residency.cpp); with
 // OVERSUB_LOOKAHEAD_OPS=0 it plans nothing and keeps headroom after each op instead
-// (the shim's keep_headroom), choosing victims with LookaheadPolicy. The
+// (the shim's keep_headroom, after an op that took the slow path), choosing victims with
+// LookaheadPolicy. The
 // replay does the same, with the modelled duration in the OpEvent, after an op when
 // plan_interval_ns of host time have passed since the last plan: the shim's planner
 // thread sleeps that long when it finds nothing to do, and a plan is not free either
