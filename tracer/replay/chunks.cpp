@@ -198,6 +198,7 @@ void ChunkEngine::cancel_eviction(uint64_t chunk)
   c.evict_copy = no_task;
   stop_evicting(chunk);
   make_resident(chunk);
+  ++stats_.evictions_cancelled;
 }
 
 void ChunkEngine::bring_back(uint64_t chunk)

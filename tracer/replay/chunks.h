@@ -54,6 +54,7 @@ struct ChunkStats {
   uint64_t bytes_h2d = 0;  // brought back (on demand and ahead)
   uint64_t bytes_d2h = 0;  // evicted (a cancelled eviction's copy still counts: it ran)
   uint64_t evictions = 0;
+  uint64_t evictions_cancelled = 0;  // of those, the chunk was used again before its copy was done
   uint64_t prefetches = 0;        // every copy back
   uint64_t prefetches_ahead = 0;  // of those, started before an op asked
   int64_t host_stall_ns = 0;      // the host waited for an eviction copy

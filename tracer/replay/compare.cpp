@@ -139,8 +139,10 @@ std::string render_replay_text(const Row& row, const Workload& workload, const D
                      bound_applies(row) ? fmt::format("; step / bound {:.2f}", versus_bound(row)) : std::string());
   out += fmt::format("moved               host to device {}, device to host {}\n", gigabytes(row.result.bytes_h2d),
                      gigabytes(row.result.bytes_d2h));
-  out += fmt::format("copies              {} evictions, {} brought back ({} ahead of use)\n", row.result.evictions,
-                     row.result.prefetches, row.result.prefetches_ahead);
+  out += fmt::format("copies              {} evictions ({} cancelled: used again before the copy was done), {} "
+                     "brought back ({} ahead of use)\n",
+                     row.result.evictions, row.result.evictions_cancelled, row.result.prefetches,
+                     row.result.prefetches_ahead);
   out += fmt::format("host stall          {}\n", seconds(row.result.host_stall_ns));
   out += fmt::format("stream stall        {}\n", seconds(row.result.stream_stall_ns));
   out += fmt::format("peak device bytes   {}\n", gigabytes(row.result.peak_device_bytes));

@@ -98,6 +98,7 @@ ReplayResult run_replay(const Workload& workload, const ReplayOptions& options)
   result.host_stall_ns = stats.host_stall_ns - start_stats.host_stall_ns;
   result.stream_stall_ns = sim.stream_stall_ns() - start_stream_stall_ns;
   result.evictions = stats.evictions - start_stats.evictions;
+  result.evictions_cancelled = stats.evictions_cancelled - start_stats.evictions_cancelled;
   result.prefetches = stats.prefetches - start_stats.prefetches;
   result.prefetches_ahead = stats.prefetches_ahead - start_stats.prefetches_ahead;
   result.peak_device_bytes = engine.peak_since_mark_chunks() * policy::chunk_bytes;

@@ -62,6 +62,7 @@ struct ReplayResult {
   uint64_t peak_device_bytes = 0;  // over the measured step
   uint64_t peak_device_bytes_all = 0;  // over the whole replay
   uint64_t evictions = 0;
+  uint64_t evictions_cancelled = 0;
   uint64_t prefetches = 0;
   uint64_t prefetches_ahead = 0;
   uint64_t ops = 0;  // in the measured step
