@@ -36,6 +36,13 @@ TEST(ReplayCli, ReplayPrintsTheStepAndWhatItCost)
   EXPECT_NE(run.output.find("50% of the footprint"), std::string::npos) << run.output;
 }
 
+TEST(ReplayCli, LookaheadHasLearnedTheStepItIsMeasuredOn)
+{
+  const CliRun run = run_cli("replay " + small_model + " --budget 50% --policy lookahead-prefetch");
+  EXPECT_EQ(run.status, 0) << run.output;
+  EXPECT_NE(run.output.find("step learned        for 959 of the step's 959 ops"), std::string::npos) << run.output;
+}
+
 TEST(ReplayCli, AFittingBudgetMovesNothingWithoutHeadroom)
 {
   const CliRun run = run_cli("replay " + small_model + " --budget 100% --policy vdnn");

@@ -53,6 +53,7 @@ public:
     plan_capacity_ = budget - std::min<uint64_t>(budget, std::max<uint64_t>(2, budget / 4));
   }
   policy::ResidencyPolicy& victims() override { return victims_; }
+  std::optional<bool> learned() const override { return planner_.ready(); }
   void on_alloc(uint32_t alloc) override
   {
     const Placement& place = engine_.placement(alloc);

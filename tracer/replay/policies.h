@@ -98,6 +98,9 @@ public:
   // `op` indexes Workload::ops; `tick` is the engine's number for it.
   virtual void before_op(uint32_t /*op*/, uint64_t /*tick*/) {}
   virtual void after_op(uint32_t /*op*/, uint64_t /*tick*/, int64_t /*duration_ns*/) {}
+  // Whether it predicts from a learned step now (lookahead's planner is ready); nullopt
+  // for policies that learn nothing.
+  virtual std::optional<bool> learned() const { return std::nullopt; }
 };
 
 std::unique_ptr<ReplayPolicy> make_replay_policy(PolicyKind kind, const Workload& workload, ChunkEngine* engine,

@@ -83,6 +83,9 @@ ReplayResult run_replay(const Workload& workload, const ReplayOptions& options)
                                              : sim.compute(op.stream, duration_ns, deps);
         engine.used_by(touches, task, op.stream);
         policy->after_op(item.index, tick, duration_ns);
+        if (const std::optional<bool> learned = policy->learned(); learned && i >= begin) {
+          result.learned_ops = result.learned_ops.value_or(0) + (*learned ? 1 : 0);
+        }
         break;
       }
     }

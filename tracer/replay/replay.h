@@ -66,6 +66,8 @@ struct ReplayResult {
   uint64_t prefetches = 0;
   uint64_t prefetches_ahead = 0;
   uint64_t ops = 0;  // in the measured step
+  // lookahead: how many of those ops ran with the step learned (the planner ready).
+  std::optional<uint64_t> learned_ops;
 };
 
 ReplayResult run_replay(const Workload& workload, const ReplayOptions& options);
