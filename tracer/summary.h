@@ -13,6 +13,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tracer/format.h"
@@ -68,5 +69,8 @@ Summary summarize(const Trace& trace, size_t top_call_sites = default_top_call_s
 // Renderings for the CLI; `trace` supplies names and frames.
 std::string render_summary_text(const Trace& trace, const Summary& summary);
 std::string render_summary_json(const Trace& trace, const Summary& summary);
+
+// `text` as a JSON string literal, quotes included (for every JSON the CLI prints).
+std::string json_string(std::string_view text);
 
 }  // namespace oversub::trace

@@ -62,25 +62,6 @@ std::string breakdown(const std::array<Value, N>& table, Show show)
 std::string show_count(uint64_t count) { return count == 0 ? std::string() : fmt::format("{}", count); }
 std::string show_count_and_bytes(const CountAndBytes& c) { return c.count == 0 ? std::string() : count_and_bytes(c); }
 
-std::string json_string(std::string_view text)
-{
-  std::string out = "\"";
-  for (char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += fmt::format("\\u{:04x}", static_cast<unsigned char>(c));
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
 
 std::string json_count_and_bytes(const CountAndBytes& c)
 {
@@ -102,6 +83,26 @@ std::string json_table(const std::array<Value, N>& table, Show show, size_t skip
 }
 
 }  // namespace
+
+std::string json_string(std::string_view text)
+{
+  std::string out = "\"";
+  for (char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out += fmt::format("\\u{:04x}", static_cast<unsigned char>(c));
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
 
 std::string render_summary_text(const Trace& trace, const Summary& s)
 {

@@ -11,24 +11,8 @@
 namespace oversub::trace {
 namespace {
 
-struct CliRun {
-  int status;
-  std::string output;  // stdout and stderr together
-};
-
-CliRun run_cli(const std::string& arguments)
-{
-  const char* cli = std::getenv("OVERSUB_TRACE_CLI");
-  EXPECT_NE(cli, nullptr) << "meson sets OVERSUB_TRACE_CLI to build/tracer/oversub-trace";
-  const std::string command = std::string(cli ? cli : "oversub-trace") + " " + arguments + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return {-1, "popen failed"};
-  std::string output;
-  char chunk[4096];
-  while (size_t n = fread(chunk, 1, sizeof chunk, pipe)) output.append(chunk, n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
+using testing::CliRun;
+using testing::run_cli;
 
 std::string data(const std::string& name) { return testing::source_path("tests/data/traces/" + name); }
 

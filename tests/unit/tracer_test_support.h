@@ -2,7 +2,10 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <cstdio>
 
 #include <cstdlib>
 #include <fstream>
@@ -53,6 +56,26 @@ inline std::string source_path(const std::string& relative)
 {
   const char* root = std::getenv("OVERSUB_SOURCE_ROOT");
   return std::string(root ? root : ".") + "/" + relative;
+}
+
+// oversub-trace as a user runs it (meson sets OVERSUB_TRACE_CLI), stdout and stderr together.
+struct CliRun {
+  int status;
+  std::string output;  // stdout and stderr together
+};
+
+inline CliRun run_cli(const std::string& arguments)
+{
+  const char* cli = std::getenv("OVERSUB_TRACE_CLI");
+  EXPECT_NE(cli, nullptr) << "meson sets OVERSUB_TRACE_CLI to build/tracer/oversub-trace";
+  const std::string command = std::string(cli ? cli : "oversub-trace") + " " + arguments + " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return {-1, "popen failed"};
+  std::string output;
+  char chunk[4096];
+  while (size_t n = fread(chunk, 1, sizeof chunk, pipe)) output.append(chunk, n);
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
 }
 
 }  // namespace oversub::trace::testing

@@ -32,4 +32,10 @@ extern const Subcommand summary_command;
 int run_plot(Arguments arguments);
 extern const Subcommand plot_command;
 
+int run_replay(Arguments arguments);
+extern const Subcommand replay_command;
+
+int run_compare(Arguments arguments);
+extern const Subcommand compare_command;
+
 }  // namespace oversub::trace::cli

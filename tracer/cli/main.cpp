@@ -1,6 +1,5 @@
 // oversub-trace: offline analysis of oversub trace files (docs/trace-format.md).
-// A table of subcommands; later ones (replay, compare, export) add a row
-// and a file.
+// A table of subcommands; each one adds a row here and a file.
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -18,6 +17,8 @@ namespace {
 const Subcommand* const subcommands[] = {
     &summary_command,
     &plot_command,
+    &replay_command,
+    &compare_command,
 };
 
 void print_help(std::FILE* out)
