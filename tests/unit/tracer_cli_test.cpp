@@ -1,6 +1,5 @@
 // oversub-trace as a user runs it: exit statuses 0/1/2 and what it prints.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -11,26 +10,10 @@
 namespace oversub::trace {
 namespace {
 
-struct CliRun {
-  int status;
-  std::string output;  // stdout and stderr together
-};
+using testing::CliRun;
+using testing::run_cli;
 
-CliRun run_cli(const std::string& arguments)
-{
-  const char* cli = std::getenv("OVERSUB_TRACE_CLI");
-  EXPECT_NE(cli, nullptr) << "meson sets OVERSUB_TRACE_CLI to build/tracer/oversub-trace";
-  const std::string command = std::string(cli ? cli : "oversub-trace") + " " + arguments + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return {-1, "popen failed"};
-  std::string output;
-  char chunk[4096];
-  while (size_t n = fread(chunk, 1, sizeof chunk, pipe)) output.append(chunk, n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
-
-std::string data(const std::string& name) { return testing::source_path("tests/data/traces/" + name); }
+std::string data(const std::string& name) { return testing::data_trace(name); }
 
 TEST(TracerCli, SummaryOfAValidTrace)
 {

@@ -17,6 +17,7 @@ namespace {
 
 const Subcommand* const subcommands[] = {
     &summary_command,
+    &export_command,
     &plot_command,
 };
 
