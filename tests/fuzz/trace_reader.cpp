@@ -1,6 +1,6 @@
 // Fuzz target: the trace reader (plain and gzip input) and every analysis that
-// consumes whatever it accepts: the summary, the memory timeline and the Perfetto
-// export. tests/fuzz/README.md says how to run it.
+// consumes whatever it accepts: the summary, the memory timeline and its plot, and
+// the Perfetto export. tests/fuzz/README.md says how to run it.
 //
 // Beyond "no crash, no UB, no leak", it checks the reader's promises from
 // reader.h: an error is one printable line with a line number inside the input,
@@ -76,6 +76,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
   require(!render_summary_json(trace, summary).empty(), "the JSON summary is not empty");
   const Timeline timeline = compute_timeline(trace);
   require(timeline.live_bytes.size() == trace.events.size(), "the timeline has a point per event");
+  // The plot at its smallest size: the scales and labels see every value the trace can hold.
+  const Plot plot = render_plot(trace, "fuzz", {min_plot_width, min_plot_height});
+  require(plot.layout.y_max_bytes > 0, "the plot has a y scale");
 
   // The export, JSON escaping included, into a sink that discards it.
   static std::FILE* const discard = std::fopen("/dev/null", "w");
