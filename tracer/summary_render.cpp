@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "tracer/summary.h"
+#include "tracer/trace_event_json.h"
 
 namespace oversub::trace {
 namespace {
@@ -62,24 +63,13 @@ std::string breakdown(const std::array<Value, N>& table, Show show)
 std::string show_count(uint64_t count) { return count == 0 ? std::string() : fmt::format("{}", count); }
 std::string show_count_and_bytes(const CountAndBytes& c) { return c.count == 0 ? std::string() : count_and_bytes(c); }
 
+// Names are raw bytes from the trace: the shared escaper also turns bytes that
+// are not UTF-8 into U+FFFD, so the output is always valid JSON.
 std::string json_string(std::string_view text)
 {
-  std::string out = "\"";
-  for (char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += fmt::format("\\u{:04x}", static_cast<unsigned char>(c));
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
+  std::string out;
+  trace_events::append_json_string(out, text);
+  return out;
 }
 
 std::string json_count_and_bytes(const CountAndBytes& c)
