@@ -569,14 +569,18 @@ std::optional<ParseError> read_trace(const std::string& path, Trace* trace)
     contents.append(chunk, static_cast<size_t>(n));
   }
   ::close(fd);
-  if (looks_gzipped(contents)) {
-    std::string text;
-    if (std::optional<std::string> error = gunzip(contents, &text)) {
-      return ParseError{path, 0, "cannot decompress (gzip): " + *error};
-    }
-    return parse_trace(text, path, trace);
+  return parse_trace_file(contents, path, trace);
+}
+
+std::optional<ParseError> parse_trace_file(std::string_view contents, std::string_view file_label, Trace* trace)
+{
+  if (!looks_gzipped(contents)) return parse_trace(contents, file_label, trace);
+  std::string text;
+  if (std::optional<std::string> error = gunzip(contents, &text)) {
+    *trace = Trace{};
+    return ParseError{std::string(file_label), 0, "cannot decompress (gzip): " + *error};
   }
-  return parse_trace(contents, path, trace);
+  return parse_trace(text, file_label, trace);
 }
 
 }  // namespace oversub::trace

@@ -102,6 +102,10 @@ struct ParseError {
 // fills *trace and returns nullopt.
 std::optional<ParseError> parse_trace(std::string_view text, std::string_view file_label, Trace* trace);
 
+// Parses the bytes of a whole trace file as read_trace() does: inflated first when
+// they start with the gzip magic. The fuzz target's entry (tests/fuzz/trace_reader.cpp).
+std::optional<ParseError> parse_trace_file(std::string_view contents, std::string_view file_label, Trace* trace);
+
 // Reads and parses a file, plain or gzip-compressed (recognised by its magic bytes;
 // line numbers in errors count lines of the inflated text).
 std::optional<ParseError> read_trace(const std::string& path, Trace* trace);

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "tracer/summary.h"
+#include "tracer/trace_event_json.h"
 
 namespace oversub::trace {
 namespace {
@@ -84,24 +85,13 @@ std::string json_table(const std::array<Value, N>& table, Show show, size_t skip
 
 }  // namespace
 
+// Names are raw bytes from the trace: the shared escaper also turns bytes that
+// are not UTF-8 into U+FFFD, so the output is always valid JSON.
 std::string json_string(std::string_view text)
 {
-  std::string out = "\"";
-  for (char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += fmt::format("\\u{:04x}", static_cast<unsigned char>(c));
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
+  std::string out;
+  trace_events::append_json_string(out, text);
+  return out;
 }
 
 std::string render_summary_text(const Trace& trace, const Summary& s)

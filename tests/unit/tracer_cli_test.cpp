@@ -1,6 +1,5 @@
 // oversub-trace as a user runs it: exit statuses 0/1/2 and what it prints.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -14,7 +13,7 @@ namespace {
 using testing::CliRun;
 using testing::run_cli;
 
-std::string data(const std::string& name) { return testing::source_path("tests/data/traces/" + name); }
+std::string data(const std::string& name) { return testing::data_trace(name); }
 
 TEST(TracerCli, SummaryOfAValidTrace)
 {

@@ -116,6 +116,17 @@ TEST(TracerSummaryVersionTwo, AddsUpFlopsAndShowsMetadata)
   EXPECT_NE(json.find("\"ops_with_flops\": 2,"), std::string::npos) << json;
 }
 
+TEST(TracerSummaryVersionTwo, JsonStaysValidForNamesThatAreNotUtf8)
+{
+  // A metadata value with a byte that is not UTF-8 (0xff) and a control byte.
+  Trace trace;
+  ASSERT_FALSE(parse_trace("v 2 oversub-trace\nn 1 model\nn 2 bad \xff\x01 caf\xc3\xa9\nm 1 2\n", "odd.trace", &trace)
+                   .has_value());
+  const std::string json = render_summary_json(trace, summarize(trace));
+  EXPECT_NE(json.find("\"metadata\": {\"model\": \"bad \\ufffd\\u0001 caf\xc3\xa9\"}"), std::string::npos) << json;
+  EXPECT_EQ(json.find('\xff'), std::string::npos);
+}
+
 TEST(TracerSummaryVersionTwo, WithoutFlopsLinesTheTotalIsUnknown)
 {
   Trace trace;

@@ -1,4 +1,5 @@
-// Shared helpers for the tracer unit tests: temporary files and test-data paths.
+// Shared helpers for the tracer unit tests: temporary files, test-data paths and
+// running the oversub-trace command.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -6,7 +7,6 @@
 #include <unistd.h>
 
 #include <cstdio>
-
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -58,12 +58,15 @@ inline std::string source_path(const std::string& relative)
   return std::string(root ? root : ".") + "/" + relative;
 }
 
-// oversub-trace as a user runs it (meson sets OVERSUB_TRACE_CLI), stdout and stderr together.
+// A test-data trace under tests/data/traces/.
+inline std::string data_trace(const std::string& name) { return source_path("tests/data/traces/" + name); }
+
 struct CliRun {
   int status;
   std::string output;  // stdout and stderr together
 };
 
+// Runs `oversub-trace ARGUMENTS` through the shell, as a user would.
 inline CliRun run_cli(const std::string& arguments)
 {
   const char* cli = std::getenv("OVERSUB_TRACE_CLI");

@@ -29,6 +29,9 @@ int failure(std::string_view message);
 int run_summary(Arguments arguments);
 extern const Subcommand summary_command;
 
+int run_export(Arguments arguments);
+extern const Subcommand export_command;
+
 int run_plot(Arguments arguments);
 extern const Subcommand plot_command;
 

@@ -16,6 +16,7 @@ namespace {
 
 const Subcommand* const subcommands[] = {
     &summary_command,
+    &export_command,
     &plot_command,
     &replay_command,
     &compare_command,
