@@ -486,7 +486,17 @@ CUresult Residency::evict(std::uint64_t chunk, CUmemGenericAllocationHandle* fre
 // The copies overlap the ops that follow (Note [Evictions in flight]); an op
 // that needs one of these chunks again cancels its eviction.
 
+// Note [Headroom once short]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~
+// Headroom is kept only once an op has had to evict on demand. Until then the
+// program's memory has fitted the budget, and evicting ahead of a demand that
+// may never come would move bytes a program that fits must not pay for: at a
+// budget equal to the footprint, the free chunks run out exactly at the peak,
+// and headroom would evict a few chunks there every step (the replay fuzz
+// target found it, tests/fuzz/replay.cpp). The replay's engine does the same
+// (tracer/replay/chunks.cpp).
 void Residency::keep_headroom(std::uint64_t op_tick) {
+  if (!been_short_) return;
   if (planner_ && planner_->plans()) return;  // the plans keep room (Note [Plans])
   const std::uint64_t want = std::max<std::uint64_t>(2, budget_chunks_ / 16);
   const std::uint64_t available =
@@ -536,6 +546,7 @@ CUresult Residency::obtain_device_memory(std::uint64_t op_tick, CUmemGenericAllo
     }
   }
   // The policy chooses among the resident chunks (Note [Policy decisions]).
+  been_short_ = true;  // Note [Headroom once short]
   std::vector<std::uint64_t> failed;  // victims whose eviction copy the driver refused
   const auto not_failed = [&](std::vector<policy::ChunkCandidate>* candidates) {
     std::erase_if(*candidates, [&](const policy::ChunkCandidate& c) {

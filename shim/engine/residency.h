@@ -304,6 +304,7 @@ class Residency {
   std::vector<std::uint64_t> evicting_;  // chunks whose eviction copy is in flight, oldest first
   std::deque<Epoch> epochs_;            // oldest first (Note [Epoch fences])
   bool in_prepare_ = false;
+  bool been_short_ = false;  // an op has evicted on demand (Note [Headroom once short])
   std::vector<HostSlotRelease> pending_slots_;
   std::vector<CUevent> spare_events_;
   // Every stream the program has used, with the thread that used it: a

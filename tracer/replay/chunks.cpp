@@ -252,6 +252,7 @@ bool ChunkEngine::obtain(uint64_t tick, policy::ResidencyPolicy& policy)
     return chunks_[c].state == State::device && chunks_[c].last_use_tick < tick &&
            (include_planned || plan_gen_ == 0 || chunks_[c].planned_gen != plan_gen_);
   };
+  been_short_ = true;  // Note [Headroom once short] in shim/engine/residency.cpp
   if (victims_tick_ != tick || victims_plan_gen_ != plan_gen_) victims_.clear();
   while (!victims_.empty() && !usable(victims_.back(), true)) victims_.pop_back();
   if (victims_.empty()) {
@@ -328,6 +329,7 @@ void ChunkEngine::used_by(std::span<const Touch> touches, TaskId task, uint64_t 
 
 void ChunkEngine::keep_headroom(uint64_t tick, policy::ResidencyPolicy& policy)
 {
+  if (!been_short_) return;  // as the shim: Note [Headroom once short] in shim/engine/residency.cpp
   reclaim();
   const uint64_t want = std::max<uint64_t>(2, budget_ / 16);
   const uint64_t available = free_chunks() + evicting_count_;

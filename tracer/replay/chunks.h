@@ -167,6 +167,7 @@ private:
   std::vector<uint64_t> victims_;  // best last
   uint64_t victims_tick_ = 0;
   uint32_t victims_plan_gen_ = 0;
+  bool been_short_ = false;  // an op has evicted on demand (Note [Headroom once short], shim)
   uint64_t victims_wanted_ = 1;
 };
 
