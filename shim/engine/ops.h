@@ -39,6 +39,17 @@ CUresult launch(CUfunction f, CUstream stream, void** params, void** extra, Forw
   return submit(r, ranges, stream, forward);
 }
 
+// A graph launch: its nodes, and so its ranges, are not visible here. In swap
+// mode it still counts as an op on its stream, so that evictions fence on
+// that stream after it (Note [Fencing only what is new] in residency.cpp).
+template <typename Forward>
+CUresult opaque_launch(CUstream stream, Forward&& forward) {
+  Residency* r = Residency::get();
+  if (r == nullptr) return forward();
+  std::lock_guard lock(r->lock());
+  return submit(r, RangeList{}, stream, forward);
+}
+
 // Allocation family: swap mode serves it from the arena.
 template <typename Forward>
 CUresult allocate(CUdeviceptr* out, std::size_t bytes, AllocKind kind, CUstream stream, Forward&& forward) {

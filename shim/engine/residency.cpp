@@ -199,8 +199,14 @@ void Residency::note_stream(CUstream stream) {
   last_stream_ = stream;
   last_thread_ = self;
   const bool per_thread = stream == CU_STREAM_PER_THREAD;
-  for (const KnownStream& k : known_streams_)
-    if (k.stream == stream && (!per_thread || pthread_equal(k.thread, self))) return;
+  for (std::size_t i = 0; i < known_streams_.size(); ++i) {
+    const KnownStream& k = known_streams_[i];
+    if (k.stream == stream && (!per_thread || pthread_equal(k.thread, self))) {
+      last_stream_index_ = i;
+      return;
+    }
+  }
+  last_stream_index_ = known_streams_.size();
   known_streams_.push_back(KnownStream{stream, self});
 }
 
@@ -238,15 +244,21 @@ std::uint64_t Residency::submitted_tick() const {
 // swap-gpt-8x-strict, 2026-11-26).
 constexpr bool kReuseEpochs = true;
 
-const Residency::Epoch& Residency::epoch_after(std::uint64_t last_use_tick) {
+const Residency::Epoch& Residency::epoch_after(std::uint64_t last_use_tick, bool* fresh) {
+  *fresh = false;
   for (const Epoch& e : epochs_)
     if (kReuseEpochs && e.tick >= last_use_tick) return e;
+  *fresh = true;
   const RealDriver& r = real_driver();
   Epoch epoch;
   epoch.tick = submitted_tick();
   const pthread_t self = pthread_self();
   bool other_threads_default_stream = false;
   for (auto it = known_streams_.begin(); it != known_streams_.end();) {
+    if (it->fenced_tick >= it->last_op_tick) {  // Note [Fencing only what is new]
+      ++it;
+      continue;
+    }
     if (it->stream == CU_STREAM_PER_THREAD && !pthread_equal(it->thread, self)) {
       // Another thread's default stream cannot be named from here.
       other_threads_default_stream = true;
@@ -261,6 +273,7 @@ const Residency::Epoch& Residency::epoch_after(std::uint64_t last_use_tick) {
       continue;
     }
     epoch.events.push_back(e);
+    it->fenced_tick = epoch.tick;  // fence_after has d2h_ wait for it at once
     ++it;
   }
   // The only safe fence then is the whole device: wait for it (rare: a program
@@ -283,17 +296,50 @@ const Residency::Epoch& Residency::epoch_after(std::uint64_t last_use_tick) {
   return epochs_.back();
 }
 
-// See Note [Ordering an eviction after the last use] and Note [Epoch fences].
-CUevent Residency::fence_after(std::uint64_t last_use_tick, CUevent prefetch) {
+// Note [Fencing only what is new]
+// Our device-to-host stream runs in order, so once it waits for a point on a
+// stream, everything queued on d2h_ after that wait follows all the work
+// submitted to that stream before the point, for good. A stream on which no
+// op has been prepared since d2h_ last waited for it (its last op's tick is
+// at most the tick up to which that wait covered it) needs no new event: an
+// eviction right after another, or the chunks of one free, fence on the one
+// or two streams that have new work instead of on every stream the program
+// has used. The same holds for our host-to-device stream: a new point on it
+// is needed only after a bring-back copy has been queued since the last one.
+// Without this, at a budget of 1/8 in the 3-thread stress test each fence
+// queued about ten event records on the program's streams and a dozen waits
+// on d2h_, and the simulated device spent most of its time on them.
+// Every op that touches memory goes through prepare(), which stamps its
+// stream; so does a graph launch, though its ranges are unknown.
+void Residency::order_d2h_after_h2d() {
+  if (!h2d_unfenced_) return;
   const RealDriver& r = real_driver();
-  CUevent done = new_event();
-  for (CUevent e : epoch_after(last_use_tick).events) r.cuStreamWaitEvent(d2h_, e, 0);
-  // Our own prefetch copy may still be writing the chunk: follow it too.
+  CUevent h2d_point = new_event();
+  r.cuEventRecord(h2d_point, h2d_);
+  r.cuStreamWaitEvent(d2h_, h2d_point, 0);
+  recycle_event(h2d_point);
+  h2d_unfenced_ = false;
+}
+
+// See Note [Ordering an eviction after the last use] and Note [Epoch fences].
+// A reused epoch needs no wait: d2h_ waited for its events when it was made,
+// and runs in order. Of our host-to-device stream only the chunk's own
+// bring-back matters: another bring-back reads another chunk's host slot, and
+// a slot is handed out again only once the copy that last read it has
+// completed (reclaim, pending_slots_).
+void Residency::order_d2h_after(std::uint64_t last_use_tick, CUevent prefetch) {
+  const RealDriver& r = real_driver();
+  bool fresh = false;
+  const Epoch& epoch = epoch_after(last_use_tick, &fresh);
+  if (fresh)
+    for (CUevent e : epoch.events) r.cuStreamWaitEvent(d2h_, e, 0);
   if (prefetch != nullptr) r.cuStreamWaitEvent(d2h_, prefetch, 0);
-  // Nothing else on our host-to-device stream matters: a bring-back copy
-  // reads another chunk's host slot, and a slot is handed out again only once
-  // the copy that last read it has completed (reclaim, pending_slots_).
-  r.cuEventRecord(done, d2h_);
+}
+
+CUevent Residency::fence_after(std::uint64_t last_use_tick, CUevent prefetch) {
+  order_d2h_after(last_use_tick, prefetch);
+  CUevent done = new_event();
+  real_driver().cuEventRecord(done, d2h_);
   return done;
 }
 
@@ -302,14 +348,12 @@ CUevent Residency::fence_after(std::uint64_t last_use_tick, CUevent prefetch) {
 // still writing it), both of which the program knows nothing about.
 CUevent Residency::stream_fence(CUstream stream) {
   const RealDriver& r = real_driver();
-  CUevent point = new_event(), h2d_point = new_event(), done = new_event();
+  CUevent point = new_event(), done = new_event();
   r.cuEventRecord(point, stream);
-  r.cuEventRecord(h2d_point, h2d_);
   r.cuStreamWaitEvent(d2h_, point, 0);
-  r.cuStreamWaitEvent(d2h_, h2d_point, 0);
+  order_d2h_after_h2d();
   r.cuEventRecord(done, d2h_);
   recycle_event(point);
-  recycle_event(h2d_point);
   return done;
 }
 
@@ -401,18 +445,18 @@ CUresult Residency::start_eviction(std::uint64_t chunk) {
     return kVictimVanished;
   }
   const RealDriver& r = real_driver();
-  CUevent done = fence_after(hot_[chunk] >> 8, c.ready);
+  order_d2h_after(hot_[chunk] >> 8, c.ready);
   // The copy itself, ordered after the fence on our device-to-host stream.
   if (CUresult res =
           r.cuMemcpyDtoDAsync_v2(host_base_ + std::uint64_t(slot) * kChunkBytes, address_of(chunk), kChunkBytes, d2h_);
       res != CUDA_SUCCESS) {
     // Note [Driver failures]: nothing was queued, so the slot is free again
     // and the chunk, untouched, stays on the device.
-    recycle_event(done);
     free_slots_.push_back(slot);
     log_error("an eviction copy failed (%d); the chunk stays on the device", int(res));
     return res;
   }
+  CUevent done = new_event();
   r.cuEventRecord(done, d2h_);
   if (trace::Writer* w = trace_writer())
     w->evict(address_of(chunk), kChunkBytes, reinterpret_cast<std::uint64_t>(d2h_), evict_reason_);
@@ -649,6 +693,7 @@ CUresult Residency::bring_back(std::uint64_t chunk, CUmemGenericAllocationHandle
     log_error("a copy bringing a chunk back failed (%d); the chunk stays on the host", int(res));
     return res;
   }
+  h2d_unfenced_ = true;
   c.device = handle;
   CUevent ready = new_event();
   r.cuEventRecord(ready, h2d_);
@@ -772,6 +817,7 @@ CUresult Residency::prepare(const RangeList& ranges, CUstream stream) {
   ++stats_.ops;
   if (stream != last_stream_ || (stream == CU_STREAM_PER_THREAD && !pthread_equal(pthread_self(), last_thread_)))
     note_stream(stream);
+  known_streams_[last_stream_index_].last_op_tick = tick;  // Note [Fencing only what is new]
   if (planner_) planner_->push_op(tick, reinterpret_cast<std::uint64_t>(stream), ranges, bytes_);
   std::uint64_t all_ready = 1;
   const std::uint64_t stamp = tick << 8;

@@ -49,15 +49,14 @@
 // One lock (EngineLock) is held from the residency check until the op has been
 // submitted, so an eviction on another thread cannot slip between them. It is
 // re-entrant because a library call (cuBLAS) launches kernels from inside our
-// hook. Uncontended it costs one atomic exchange and one store; a program that
-// submits from many threads at once serialises its submissions (not its GPU
-// work). A per-thread hazard scheme can replace it later without changing the
-// interface.
+// hook. Uncontended it costs one compare-and-swap and one exchange; a program
+// that submits from many threads at once serialises its submissions (not its
+// GPU work), and its waiters sleep (Note [Waiting for the engine lock]). A
+// per-thread hazard scheme can replace it later without changing the interface.
 #pragma once
 
 #include <cuda.h>
 #include <pthread.h>
-#include <sched.h>
 #include <sys/types.h>
 
 #include <atomic>
@@ -76,8 +75,19 @@ namespace oversub {
 
 // A lock that the thread holding it may take again (a library call launches
 // kernels from inside our hook). The re-entry check is a thread-local
-// comparison; taking it free is one atomic exchange and releasing it a plain
-// store, where a mutex pays an atomic read-modify-write both ways.
+// comparison. Uncontended, taking it is one compare-and-swap and releasing it
+// one exchange, as for a mutex.
+//
+// Note [Waiting for the engine lock]
+// A holder may keep the lock for milliseconds: an on-demand eviction waits
+// for its copy, which waits for everything queued before it. A waiter spins
+// briefly (the common case is a holder that submits one op and leaves) and
+// then sleeps in the kernel (a futex, through std::atomic::wait) until the
+// holder wakes it. It must not keep polling: a waiter that yielded in a loop
+// took most of the CPU of a two-core machine in the 3-thread stress test,
+// away from the simulated device's stream workers that the holder waited
+// for. The lock word is 0 (free), 1 (held) or 2 (held, and someone may be
+// asleep): only a release from 2 pays for a wake-up call.
 class EngineLock {
  public:
   void lock() {
@@ -85,14 +95,9 @@ class EngineLock {
       ++depth_;
       return;
     }
-    // One exchange when free. A holder may keep the lock for milliseconds
-    // (an on-demand eviction waits for its copy), so a waiter yields its CPU
-    // after a short spin instead of burning it.
-    for (int spins = 0; locked_.exchange(true, std::memory_order_acquire); ++spins) {
-      while (locked_.load(std::memory_order_relaxed)) {
-        if (++spins > 64) sched_yield();
-      }
-    }
+    std::uint32_t expected = kFree;
+    if (!state_.compare_exchange_strong(expected, kHeld, std::memory_order_acquire, std::memory_order_relaxed))
+      lock_contended();
     owner_.store(&t_marker, std::memory_order_relaxed);
     depth_ = 1;
   }
@@ -101,12 +106,27 @@ class EngineLock {
   void unlock() {
     if (--depth_ > 0) return;
     owner_.store(nullptr, std::memory_order_relaxed);
-    locked_.store(false, std::memory_order_release);  // a plain store: no atomic read-modify-write
+    if (state_.exchange(kFree, std::memory_order_release) == kSleepers) state_.notify_one();
   }
 
  private:
+  static constexpr std::uint32_t kFree = 0, kHeld = 1, kSleepers = 2;
+  static constexpr int kSpins = 100;
+  void lock_contended() {
+    for (int i = 0; i < kSpins; ++i) {
+      std::uint32_t expected = kFree;
+      if (state_.load(std::memory_order_relaxed) == kFree &&
+          state_.compare_exchange_weak(expected, kHeld, std::memory_order_acquire, std::memory_order_relaxed))
+        return;
+    }
+    // Whoever takes it from here on marks it kSleepers: it cannot know
+    // whether another waiter is asleep, so its release wakes one (at worst
+    // for nothing).
+    while (state_.exchange(kSleepers, std::memory_order_acquire) != kFree)
+      state_.wait(kSleepers, std::memory_order_relaxed);
+  }
   static inline thread_local char t_marker __attribute__((tls_model("initial-exec"))) = 0;
-  std::atomic<bool> locked_{false};
+  std::atomic<std::uint32_t> state_{kFree};
   std::atomic<const char*> owner_{nullptr};
   int depth_ = 0;  // guarded by the lock
 };
@@ -246,11 +266,16 @@ class Residency {
   };
   static constexpr std::size_t kMaxEpochs = 64;
   std::uint64_t submitted_tick() const;
-  const Epoch& epoch_after(std::uint64_t last_use_tick);
-  // A point on our device-to-host stream after the chunk's last use and after
+  const Epoch& epoch_after(std::uint64_t last_use_tick, bool* fresh);  // fresh: made now
+  // Orders our device-to-host stream after the chunk's last use and after
   // `prefetch`, the copy that brought it back, if that may still run.
+  void order_d2h_after(std::uint64_t last_use_tick, CUevent prefetch);
+  // The same, as an event recorded on our device-to-host stream.
   CUevent fence_after(std::uint64_t last_use_tick, CUevent prefetch);
   CUevent stream_fence(CUstream stream);
+  // Orders our device-to-host stream after every copy queued on our
+  // host-to-device stream (Note [Fencing only what is new]).
+  void order_d2h_after_h2d();
   void note_stream(CUstream stream);
   // Recomputes chunk k's hot word after its state or `ready` changed.
   void refresh_hot(std::uint64_t k);
@@ -309,11 +334,18 @@ class Residency {
   std::vector<CUevent> spare_events_;
   // Every stream the program has used, with the thread that used it: a
   // per-thread default stream handle means a different stream on each thread.
+  // Note [Fencing only what is new]: the tick of the last op prepared on it,
+  // and the newest tick up to which our device-to-host stream already waits
+  // for it.
   struct KnownStream {
     CUstream stream;
     pthread_t thread;
+    std::uint64_t last_op_tick = 0;
+    std::uint64_t fenced_tick = 0;  // 0: never fenced
   };
   std::vector<KnownStream> known_streams_;
+  std::size_t last_stream_index_ = 0;  // last_stream_'s entry in known_streams_
+  bool h2d_unfenced_ = false;  // a copy queued on h2d_ that d2h_ does not yet wait for
   pthread_t last_thread_ = 0;
 
   pid_t owner_pid_ = 0;  // the process that started the engine (not a child of fork)

@@ -206,13 +206,13 @@ OVERSUB_EXPORT CUresult cuGraphLaunch(CUgraphExec g, CUstream s) {
   ensure_started();
   static const std::uint32_t name = intern_name("graph_launch");
   record_op(OpKind::graph, name, s, RangeList{});
-  return REAL(cuGraphLaunch, g, s);
+  return opaque_launch(s, [&] { return REAL(cuGraphLaunch, g, s); });
 }
 OVERSUB_EXPORT CUresult cuGraphLaunch_ptsz(CUgraphExec g, CUstream s) {
   ensure_started();
   static const std::uint32_t name = intern_name("graph_launch");
   record_op(OpKind::graph, name, per_thread(s), RangeList{});
-  return REAL(cuGraphLaunch_ptsz, g, s);
+  return opaque_launch(per_thread(s), [&] { return REAL(cuGraphLaunch_ptsz, g, s); });
 }
 
 // ---- copies ----
