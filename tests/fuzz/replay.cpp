@@ -34,9 +34,12 @@ void require(bool condition, const char* what)
   std::abort();
 }
 
-// Keeps one input's replay short: libFuzzer's inputs can describe long traces, and
-// a slow input is a timeout, not a finding.
+// Keeps one input's replay short: libFuzzer's inputs can describe long traces or
+// terabyte allocations, whose replay takes time in proportion (the engine keeps
+// state per 2 MiB chunk), and a slow input is a timeout, not a finding. 2^17
+// chunks is 256 GiB, more than any device profile's memory.
 constexpr size_t max_items = 20000;
+constexpr uint64_t max_footprint_chunks = uint64_t{1} << 17;
 
 constexpr replay::PolicyKind policies[] = {
     replay::PolicyKind::unlimited, replay::PolicyKind::lru,       replay::PolicyKind::vdnn,
@@ -57,7 +60,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     require(text.find('\n') == std::string::npos, "a workload error is one line");
     return 0;
   }
-  if (workload.items.size() > max_items) return 0;
+  if (workload.items.size() > max_items || workload.footprint_chunks > max_footprint_chunks) return 0;
   const replay::DeviceProfile* device = replay::find_device_profile("h100-sxm");
   require(device != nullptr, "the h100-sxm profile exists");
 
