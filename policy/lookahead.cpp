@@ -26,8 +26,13 @@ void LookaheadPlanner::on_alloc(AllocId id, uint64_t bytes, SiteId site, uint64_
   const LogicalId logical = learner_.on_alloc(AllocEvent{id, bytes, site, 0});
   allocs_[id] = Placement{first_slot, shared ? 1 : slot_count, shared, logical};
   if (shared) {
-    shared_slots_[first_slot].push_back(id);
+    std::vector<AllocId>& users = shared_slots_[first_slot];
+    live_slots_ += users.empty() ? 1 : 0;
+    users.push_back(id);
+  } else {
+    live_slots_ += slot_count;
   }
+  peak_slots_ = std::max(peak_slots_, live_slots_);
   live_by_logical_[logical] = id;
   // A fresh allocation's slots carry nothing from their previous owner (a shared slot
   // keeps what its other allocations predicted).
@@ -53,8 +58,11 @@ void LookaheadPlanner::on_free(AllocId id)
       std::erase(slot->second, id);
       if (slot->second.empty()) {
         shared_slots_.erase(slot);
+        --live_slots_;
       }
     }
+  } else {
+    live_slots_ -= std::min<uint64_t>(live_slots_, it->second.slot_count);
   }
   allocs_.erase(it);
   learner_.on_free(FreeEvent{id});
@@ -113,6 +121,8 @@ void LookaheadPlanner::on_op(uint64_t op_index, const OpEvent& op)
     ++predictions_broken_;
   }
   const bool predicting = ready() && pos.matched;
+  // Note [Learned peak]
+  learned_peak_slots_.store(ready() ? peak_slots_ : 0, std::memory_order_relaxed);
   const bool complete = predicting && learner_.predictor().complete(pos.template_id);
   for (const Access& a : op.accesses.items()) {
     const auto it = allocs_.find(a.alloc_id);
@@ -261,6 +271,12 @@ void LookaheadPolicy::choose_victims(std::span<const ChunkCandidate> resident, s
   for (std::size_t i = 0; i < count; ++i) {
     victims->push_back(eligible[i].chunk);
   }
+}
+
+std::uint64_t LookaheadPolicy::proactive_evictions(std::uint64_t wanted, std::uint64_t budget_chunks) const
+{
+  const uint64_t peak = planner_->learned_peak_slots();
+  return peak != 0 && peak <= budget_chunks ? 0 : wanted;
 }
 
 }  // namespace oversub::policy

@@ -81,6 +81,10 @@ public:
     return slot < capacity_ ? free_op_[slot].load(std::memory_order_relaxed) : unknown;
   }
 
+  // Note [Learned peak]: the most slots live allocations have held at once, over
+  // everything observed; 0 until the step is learned. Safe from another thread.
+  uint64_t learned_peak_slots() const { return learned_peak_slots_.load(std::memory_order_relaxed); }
+
   const StepLearner& learner() const { return learner_; }
   uint64_t ops_observed() const { return ops_observed_; }
   uint64_t predictions_broken() const { return predictions_broken_; }
@@ -103,11 +107,26 @@ private:
   std::unordered_map<AllocId, Placement> allocs_;
   std::unordered_map<uint64_t, std::vector<AllocId>> shared_slots_;  // slot -> its allocations
   std::unordered_map<LogicalId, AllocId> live_by_logical_;
+  uint64_t live_slots_ = 0;
+  uint64_t peak_slots_ = 0;
+  std::atomic<uint64_t> learned_peak_slots_{0};
   uint64_t last_op_index_ = 0;
   uint64_t ops_observed_ = 0;
   uint64_t predictions_broken_ = 0;
 };
 
+// Note [Learned peak]
+// ~~~~~~~~~~~~~~~~~~~
+// The planner counts the slots live allocations hold (a shared slot once, while any of
+// its allocations lives) and keeps the most held at once over everything observed.
+// Once the step is learned, that peak covers a whole step, so if it is within the
+// budget the program's live memory never exceeds it: every chunk it uses fits, and an
+// eviction ahead of demand (headroom, room reserved by a plan) would only copy out data
+// that must come back (or never needs to go). The policy then starts none; an op
+// short of memory (the step changed, the budget shrank) still evicts on demand. The
+// peak is over all steps seen, never lowered: a later, smaller step keeps the caution
+// of the larger one.
+//
 // Note [Victim order]
 // ~~~~~~~~~~~~~~~~~~~
 // Evicting a chunk buys its memory until the op that ends the purchase: its next use,
@@ -132,6 +151,8 @@ public:
   // never chosen.
   void choose_victims(std::span<const ChunkCandidate> resident, std::size_t count, std::uint64_t op_tick,
                       std::vector<std::uint64_t>* victims) override;
+  // None once the learned step is known to fit the budget (Note [Learned peak]).
+  std::uint64_t proactive_evictions(std::uint64_t wanted, std::uint64_t budget_chunks) const override;
 
 private:
   const LookaheadPlanner* planner_;

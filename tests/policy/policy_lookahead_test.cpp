@@ -212,5 +212,18 @@ TEST_F(FreesFixture, AFreeInsideTheWindowServesTheBufferAllocatedAfterIt) {
   EXPECT_EQ(slots[0], LookaheadPlanner::fresh);
 }
 
+TEST_F(FreesFixture, NoEvictionAheadOfDemandOnceTheLearnedStepFitsTheBudget) {
+  LookaheadPolicy policy(&planner);
+  run(0, 7);  // a step, not learned yet: evictions ahead of demand as the engine wants
+  EXPECT_EQ(planner.learned_peak_slots(), 0u);
+  EXPECT_EQ(policy.proactive_evictions(5, 3), 5u);
+  run(6, 7);
+  ASSERT_TRUE(planner.ready());
+  // Note [Learned peak]: V, W and one of X and Y (X is freed before Y is allocated).
+  EXPECT_EQ(planner.learned_peak_slots(), 3u);
+  EXPECT_EQ(policy.proactive_evictions(5, 3), 0u);  // it fits: nothing needs to move
+  EXPECT_EQ(policy.proactive_evictions(5, 2), 5u);  // it does not
+}
+
 }  // namespace
 }  // namespace oversub::policy
