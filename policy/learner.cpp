@@ -39,6 +39,12 @@ LogicalId StepLearner::on_alloc(const AllocEvent& alloc)
 
 void StepLearner::on_free(const FreeEvent& free)
 {
+  // Note [Predicted frees]: a free after an op of the learned step is placed there.
+  if (last_op_recorded_) {
+    if (const auto logical = identity_.logical_id(free.alloc_id)) {
+      predictor_.record_free(detector_.position().template_id, detector_.position().phase, *logical);
+    }
+  }
   identity_.on_free(free.alloc_id);
 }
 

@@ -2,6 +2,7 @@
 #include "policy/lookahead.h"
 
 #include <algorithm>
+#include <optional>
 #include <unordered_set>
 
 namespace oversub::policy {
@@ -10,10 +11,12 @@ LookaheadPlanner::LookaheadPlanner(uint64_t slot_capacity, LookaheadParams param
   : params_(params),
     learner_(params.learner),
     capacity_(slot_capacity),
-    next_use_(new std::atomic<uint64_t>[slot_capacity])
+    next_use_(new std::atomic<uint64_t>[slot_capacity]),
+    free_op_(new std::atomic<uint64_t>[slot_capacity])
 {
   for (uint64_t i = 0; i < capacity_; ++i) {
     next_use_[i].store(unknown, std::memory_order_relaxed);
+    free_op_[i].store(unknown, std::memory_order_relaxed);
   }
 }
 
@@ -23,13 +26,19 @@ void LookaheadPlanner::on_alloc(AllocId id, uint64_t bytes, SiteId site, uint64_
   const LogicalId logical = learner_.on_alloc(AllocEvent{id, bytes, site, 0});
   allocs_[id] = Placement{first_slot, shared ? 1 : slot_count, shared, logical};
   if (shared) {
-    shared_slots_[first_slot].push_back(id);
+    std::vector<AllocId>& users = shared_slots_[first_slot];
+    live_slots_ += users.empty() ? 1 : 0;
+    users.push_back(id);
+  } else {
+    live_slots_ += slot_count;
   }
+  peak_slots_ = std::max(peak_slots_, live_slots_);
   live_by_logical_[logical] = id;
   // A fresh allocation's slots carry nothing from their previous owner (a shared slot
   // keeps what its other allocations predicted).
   for (uint32_t k = 0; !shared && k < slot_count && first_slot + k < capacity_; ++k) {
     next_use_[first_slot + k].store(unknown, std::memory_order_relaxed);
+    free_op_[first_slot + k].store(unknown, std::memory_order_relaxed);
   }
 }
 
@@ -49,8 +58,11 @@ void LookaheadPlanner::on_free(AllocId id)
       std::erase(slot->second, id);
       if (slot->second.empty()) {
         shared_slots_.erase(slot);
+        --live_slots_;
       }
     }
+  } else {
+    live_slots_ -= std::min<uint64_t>(live_slots_, it->second.slot_count);
   }
   allocs_.erase(it);
   learner_.on_free(FreeEvent{id});
@@ -109,6 +121,8 @@ void LookaheadPlanner::on_op(uint64_t op_index, const OpEvent& op)
     ++predictions_broken_;
   }
   const bool predicting = ready() && pos.matched;
+  // Note [Learned peak]
+  learned_peak_slots_.store(ready() ? peak_slots_ : 0, std::memory_order_relaxed);
   const bool complete = predicting && learner_.predictor().complete(pos.template_id);
   for (const Access& a : op.accesses.items()) {
     const auto it = allocs_.find(a.alloc_id);
@@ -122,16 +136,31 @@ void LookaheadPlanner::on_op(uint64_t op_index, const OpEvent& op)
     }
     const uint32_t first = place.shared ? 0 : a.chunk_first;
     const uint32_t end = place.shared ? 1 : std::min(a.chunk_first + a.chunk_count, place.slot_count);
+    // Note [Predicted frees]: how many ops until the allocation is freed, if it is.
+    std::optional<uint32_t> free_in;
+    if (predicting) {
+      if (const auto f = learner_.predictor().free_phase(pos.template_id, place.logical)) {
+        const uint32_t period = pos.period_ops;
+        free_in = (*f + period - pos.phase % period) % period;
+      }
+    }
     for (uint32_t k = first; k < end; ++k) {
       uint64_t value = unknown;
+      uint64_t freed = unknown;
       if (predicting) {
         // A shared slot is chunk 0 of each of its allocations.
         const auto next = learner_.predictor().next_use(pos.template_id, LogicalChunk{place.logical, k}, pos.phase);
         // Until a second step has been recorded, a buffer from before the lock may
         // have uses not learned yet (Note [Next-use distances]): no use is unknown.
         value = next ? op_index + next->distance_ops : complete ? no_use : unknown;
+        if (free_in && (next ? *free_in < next->distance_ops : complete)) {
+          freed = op_index + *free_in;
+        }
       }
       mark(place.first_slot + k, value, op_index);
+      if (place.first_slot + k < capacity_) {
+        free_op_[place.first_slot + k].store(freed, std::memory_order_relaxed);
+      }
     }
   }
 }
@@ -154,14 +183,37 @@ void LookaheadPlanner::upcoming(uint64_t from_op, size_t max_entries, std::vecto
   const uint32_t start = static_cast<uint32_t>((pos.phase + ahead) % period);
   std::unordered_set<uint64_t> seen_slots;
   std::unordered_set<uint64_t> seen_fresh;
+  // Note [Predicted frees] in next_use.h: chunks that frees inside the window hand back,
+  // not yet claimed by a fresh buffer after them; and the fresh chunks each buffer not
+  // allocated yet claimed (its own free hands them back).
+  uint64_t freed_chunks = 0;
+  std::unordered_map<LogicalId, uint64_t> fresh_chunks;
+  const auto count_frees = [&](uint32_t phase) {
+    for (LogicalId buffer : predictor.frees_at(pos.template_id, phase)) {
+      if (const auto live = live_by_logical_.find(buffer); live != live_by_logical_.end()) {
+        const Placement& place = allocs_.at(live->second);
+        freed_chunks += place.shared ? 0 : place.slot_count;  // a shared slot outlives one of its users
+      } else if (const auto claimed = fresh_chunks.find(buffer); claimed != fresh_chunks.end()) {
+        freed_chunks += claimed->second;
+        fresh_chunks.erase(claimed);
+      }
+    }
+  };
   const uint32_t window = std::min(params_.window_ops, period);
+  // Frees up to the engine's op have happened there (or are told when they do): the
+  // engine counts that memory as free already. Only those after later ops count.
   for (uint32_t j = 1; j <= window && out->size() < max_entries; ++j) {
     const uint32_t phase = (start + j) % period;
     for (const LogicalChunk& c : predictor.chunks_at(pos.template_id, phase)) {
       const auto live = live_by_logical_.find(c.buffer);
       if (live == live_by_logical_.end()) {
         if (seen_fresh.insert(mix_hash(c.buffer, c.chunk)).second) {
-          out->push_back(fresh);
+          if (freed_chunks > 0) {
+            --freed_chunks;  // takes memory a free before it handed back: nothing to reserve
+          } else {
+            out->push_back(fresh);
+          }
+          ++fresh_chunks[c.buffer];
         }
       } else {
         const Placement& place = allocs_.at(live->second);
@@ -178,6 +230,7 @@ void LookaheadPlanner::upcoming(uint64_t from_op, size_t max_entries, std::vecto
         break;
       }
     }
+    count_frees(phase);
   }
 }
 
@@ -185,7 +238,7 @@ void LookaheadPolicy::choose_victims(std::span<const ChunkCandidate> resident, s
                                      std::uint64_t op_tick, std::vector<std::uint64_t>* victims)
 {
   struct Ranked {
-    int tier;        // 0: no further use, 1: predicted use, 2: unknown
+    int tier;        // 0: no further use, 1: predicted use or free, 2: unknown
     uint64_t order;  // smaller goes first within a tier
     uint64_t chunk;
   };
@@ -196,7 +249,11 @@ void LookaheadPolicy::choose_victims(std::span<const ChunkCandidate> resident, s
       continue;
     }
     const uint64_t next = planner_->next_use_op(c.chunk);
-    if (next == LookaheadPlanner::no_use) {
+    const uint64_t freed = planner_->free_op(c.chunk);
+    if (freed != LookaheadPlanner::unknown && freed >= op_tick) {
+      // Note [Victim order]: its memory comes back by itself at that op.
+      eligible.push_back({1, ~freed, c.chunk});
+    } else if (next == LookaheadPlanner::no_use) {
       eligible.push_back({0, c.last_use_tick, c.chunk});
     } else if (next != LookaheadPlanner::unknown && next >= op_tick) {
       eligible.push_back({1, ~next, c.chunk});  // furthest first
@@ -214,6 +271,12 @@ void LookaheadPolicy::choose_victims(std::span<const ChunkCandidate> resident, s
   for (std::size_t i = 0; i < count; ++i) {
     victims->push_back(eligible[i].chunk);
   }
+}
+
+std::uint64_t LookaheadPolicy::proactive_evictions(std::uint64_t wanted, std::uint64_t budget_chunks) const
+{
+  const uint64_t peak = planner_->learned_peak_slots();
+  return peak != 0 && peak <= budget_chunks ? 0 : wanted;
 }
 
 }  // namespace oversub::policy

@@ -73,6 +73,17 @@ public:
   {
     return slot < capacity_ ? next_use_[slot].load(std::memory_order_relaxed) : unknown;
   }
+  // Note [Predicted frees] in next_use.h: the op index after which the slot's
+  // allocation is predicted to be freed, when that comes before its next use (or it has
+  // none); `unknown` otherwise. Set with next_use_op, read the same way.
+  uint64_t free_op(uint64_t slot) const
+  {
+    return slot < capacity_ ? free_op_[slot].load(std::memory_order_relaxed) : unknown;
+  }
+
+  // Note [Learned peak]: the most slots live allocations have held at once, over
+  // everything observed; 0 until the step is learned. Safe from another thread.
+  uint64_t learned_peak_slots() const { return learned_peak_slots_.load(std::memory_order_relaxed); }
 
   const StepLearner& learner() const { return learner_; }
   uint64_t ops_observed() const { return ops_observed_; }
@@ -92,24 +103,56 @@ private:
   StepLearner learner_;
   uint64_t capacity_;
   std::unique_ptr<std::atomic<uint64_t>[]> next_use_;
+  std::unique_ptr<std::atomic<uint64_t>[]> free_op_;
   std::unordered_map<AllocId, Placement> allocs_;
   std::unordered_map<uint64_t, std::vector<AllocId>> shared_slots_;  // slot -> its allocations
   std::unordered_map<LogicalId, AllocId> live_by_logical_;
+  uint64_t live_slots_ = 0;
+  uint64_t peak_slots_ = 0;
+  std::atomic<uint64_t> learned_peak_slots_{0};
   uint64_t last_op_index_ = 0;
   uint64_t ops_observed_ = 0;
   uint64_t predictions_broken_ = 0;
 };
 
+// Note [Learned peak]
+// ~~~~~~~~~~~~~~~~~~~
+// The planner counts the slots live allocations hold (a shared slot once, while any of
+// its allocations lives) and keeps the most held at once over everything observed.
+// Once the step is learned, that peak covers a whole step, so if it is within the
+// budget the program's live memory never exceeds it: every chunk it uses fits, and an
+// eviction ahead of demand (headroom, room reserved by a plan) would only copy out data
+// that must come back (or never needs to go). The policy then starts none; an op
+// short of memory (the step changed, the budget shrank) still evicts on demand. The
+// peak is over all steps seen, never lowered: a later, smaller step keeps the caution
+// of the larger one.
+//
+// Note [Victim order]
+// ~~~~~~~~~~~~~~~~~~~
+// Evicting a chunk buys its memory until the op that ends the purchase: its next use,
+// when it must come back (a copy each way), or its predicted free (Note [Predicted
+// frees] in next_use.h), when the memory would have come back anyway (the copy out was
+// the whole cost, and it bought only the ops before the free). So a chunk freed before
+// its next use ranks by its free, not by its next use: one freed right after the op
+// that wants memory is nearly worthless to evict, however far its next use (as the
+// cyclic step reads it, in the next step, under a new allocation) or if it has none.
+// Keeping it and evicting a chunk used later lets its free serve the next request,
+// where evicting it would leave that request to evict again: under sustained pressure
+// (a forward pass piling up activations) that is one eviction fewer each time.
+//
 // The ResidencyPolicy face of the planner: victims by furthest predicted next use.
 class LookaheadPolicy final : public ResidencyPolicy {
 public:
   explicit LookaheadPolicy(const LookaheadPlanner* planner) : planner_(planner) {}
   std::string_view name() const override { return "lookahead"; }
-  // Order: slots the learned step does not use again, then predicted uses furthest
-  // first, then slots with nothing predicted, least recently used first. Slots the op
-  // itself uses (last_use_tick >= op_tick) are never chosen.
+  // Order: slots the learned step does not use again (nor frees), then predicted uses
+  // and frees (Note [Victim order]) furthest first, then slots with nothing predicted,
+  // least recently used first. Slots the op itself uses (last_use_tick >= op_tick) are
+  // never chosen.
   void choose_victims(std::span<const ChunkCandidate> resident, std::size_t count, std::uint64_t op_tick,
                       std::vector<std::uint64_t>* victims) override;
+  // None once the learned step is known to fit the budget (Note [Learned peak]).
+  std::uint64_t proactive_evictions(std::uint64_t wanted, std::uint64_t budget_chunks) const override;
 
 private:
   const LookaheadPlanner* planner_;

@@ -38,6 +38,7 @@ void NextUsePredictor::record_op(TemplateId id, uint32_t period_ops, uint32_t ph
     t.mean_ns.assign(period_ops, 0);
     t.mean_tree_ns.assign(period_ops, 0);
     t.by_phase.assign(period_ops, {});
+    t.frees_by_phase.assign(period_ops, {});
   }
   if (phase >= t.period_ops) {
     return;
@@ -100,6 +101,43 @@ std::optional<NextUse> NextUsePredictor::next_use(TemplateId id, LogicalChunk ch
     out.time_until_ns = t->prefix_ns(period) - t->prefix_ns(after_phase + 1) + t->prefix_ns(out.phase);
   }
   return out;
+}
+
+void NextUsePredictor::record_free(TemplateId id, uint32_t phase, LogicalId buffer)
+{
+  const auto found = tables_.find(id);
+  if (found == tables_.end() || phase >= found->second.period_ops || buffer == no_logical) {
+    return;
+  }
+  StepTable& t = found->second;
+  const auto [at, inserted] = t.free_phase.try_emplace(buffer, phase);
+  if (!inserted) {
+    if (at->second == phase) {
+      return;
+    }
+    std::erase(t.frees_by_phase[at->second], buffer);
+    at->second = phase;
+  }
+  t.frees_by_phase[phase].push_back(buffer);
+}
+
+std::optional<uint32_t> NextUsePredictor::free_phase(TemplateId id, LogicalId buffer) const
+{
+  const StepTable* t = table(id);
+  if (t == nullptr) {
+    return std::nullopt;
+  }
+  const auto it = t->free_phase.find(buffer);
+  return it == t->free_phase.end() ? std::nullopt : std::optional<uint32_t>{it->second};
+}
+
+std::span<const LogicalId> NextUsePredictor::frees_at(TemplateId id, uint32_t phase) const
+{
+  const StepTable* t = table(id);
+  if (t == nullptr || phase >= t->period_ops) {
+    return {};
+  }
+  return t->frees_by_phase[phase];
 }
 
 std::span<const uint32_t> NextUsePredictor::use_phases(TemplateId id, LogicalChunk chunk) const

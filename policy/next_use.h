@@ -20,6 +20,22 @@
 // once 2P matched ops were recorded: the first P ops after a lock still see per-step
 // buffers allocated before it (fresh ids, see Note [Logical buffers]); after P more, every
 // use of every recurring buffer has been seen under its stable id.
+//
+// Note [Predicted frees]
+// ~~~~~~~~~~~~~~~~~~~~~~
+// A recurring buffer (an activation, a temporary) is freed at the same place of every
+// step: right after the op at its free phase f. Its next use as the cyclic step reads
+// it (Note [Next-use distances]) may lie beyond that free, in the next step, where a
+// new allocation takes its logical id; until then the chunk's memory comes back by
+// itself. Asked after the op at phase c, the free is (f - c) mod P ops away, 0 meaning
+// right after this op; it comes before the next use at distance d iff it is fewer than
+// d ops away (a free after the op at u itself follows that use). The planner uses this
+// twice: a chunk freed before its next use is a cheap victim (one copy out, none back)
+// but needs no eviction at all if its free comes before the memory is wanted (Note
+// [Victim order] in lookahead.h); and the memory a free returns inside the plan window
+// serves the buffers allocated after it (LookaheadPlanner::upcoming). The last free
+// seen at a phase wins; a buffer freed at varying places is predicted where it was
+// freed last.
 #pragma once
 
 #include <cstdint>
@@ -57,6 +73,13 @@ public:
   // Note [Next-use distances]. nullopt: the chunk is not used in the learned step (or
   // the template is unknown).
   std::optional<NextUse> next_use(TemplateId id, LogicalChunk chunk, uint32_t after_phase) const;
+  // Buffer `buffer` was freed right after the op at `phase` (Note [Predicted frees]).
+  void record_free(TemplateId id, uint32_t phase, LogicalId buffer);
+  // The phase after whose op the buffer is freed in the learned step; nullopt if it is
+  // not freed in it (a persistent buffer) or the template is unknown.
+  std::optional<uint32_t> free_phase(TemplateId id, LogicalId buffer) const;
+  // The buffers freed right after the op at `phase` (the inverse of free_phase).
+  std::span<const LogicalId> frees_at(TemplateId id, uint32_t phase) const;
   // Sorted use phases of a chunk (empty if none).
   std::span<const uint32_t> use_phases(TemplateId id, LogicalChunk chunk) const;
   // The logical chunks used at `phase` (the inverse of use_phases), in the order first
@@ -83,6 +106,8 @@ private:
     std::vector<int64_t> mean_tree_ns;  // Fenwick tree over mean_ns
     std::unordered_map<LogicalChunk, std::vector<uint32_t>, ChunkHash> uses;
     std::vector<std::vector<LogicalChunk>> by_phase;  // the same pairs, by phase
+    std::unordered_map<LogicalId, uint32_t> free_phase;
+    std::vector<std::vector<LogicalId>> frees_by_phase;  // the same, by phase
 
     int64_t prefix_ns(uint32_t end_phase) const;  // sum of mean_ns[0, end_phase)
     void add_mean_ns(uint32_t phase, int64_t delta_ns);

@@ -8,6 +8,10 @@
 //  - choose_victims: the engine needs `count` device chunks for the op it is
 //    submitting (its tick); which resident chunks go? Chunks the op itself uses
 //    carry last_use_tick == op_tick and must not be chosen.
+//  - proactive_evictions: the engine would start `wanted` evictions ahead of demand
+//    (its headroom, or room a plan reserves); how many are worth it? A policy that
+//    knows the program's live memory never exceeds the budget answers 0: nothing
+//    needs to move, and an eviction would only have to come back.
 //  - after_op (only when plans_ahead()): the op with this tick was submitted
 //    using these chunks; which chunks should be evicted after it, and which
 //    brought back before a later op? The on-demand lru policy plans nothing.
@@ -39,6 +43,12 @@ class ResidencyPolicy {
   // Appends at most `count` victims to `victims`, best first.
   virtual void choose_victims(std::span<const ChunkCandidate> resident, std::size_t count, std::uint64_t op_tick,
                               std::vector<std::uint64_t>* victims) = 0;
+  // Note [Policy decisions]. `budget_chunks`: the engine's device budget. Not on the hot
+  // path: asked only when the engine would evict ahead of demand.
+  virtual std::uint64_t proactive_evictions(std::uint64_t wanted, std::uint64_t /*budget_chunks*/) const
+  {
+    return wanted;
+  }
   // Whether after_op is worth calling (it is on the hot path otherwise).
   virtual bool plans_ahead() const { return false; }
   virtual void after_op(std::uint64_t /*op_tick*/, std::span<const std::uint64_t> /*chunks*/, Decisions* /*out*/) {}

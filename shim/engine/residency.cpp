@@ -546,10 +546,12 @@ void Residency::keep_headroom(std::uint64_t op_tick) {
   const std::uint64_t available =
       free_device_.size() + evicting_.size() + (budget_chunks_ > device_created_ ? budget_chunks_ - device_created_ : 0);
   if (available >= want) return;
+  const std::uint64_t count = policy_->proactive_evictions(want - available, budget_chunks_);
+  if (count == 0) return;  // Note [Policy decisions]: nothing needs to move
   std::vector<policy::ChunkCandidate> resident;
   victim_candidates(false, &resident);
   std::vector<std::uint64_t> victims;
-  policy_->choose_victims(resident, want - available, op_tick, &victims);
+  policy_->choose_victims(resident, count, op_tick, &victims);
   for (std::uint64_t v : victims) {
     const CUresult res = start_eviction(v);
     if (res != CUDA_SUCCESS && res != kVictimVanished) break;
@@ -782,12 +784,14 @@ void Residency::apply_plan(const std::vector<std::uint64_t>& upcoming) {
   }
   const std::uint64_t coming = free_now() + evicting_.size();
   if (reserved <= coming) return;
+  const std::uint64_t count =
+      policy_->proactive_evictions(std::min<std::uint64_t>(reserved - coming, kMaxEvictionsPerPlan), budget_chunks_);
+  if (count == 0) return;  // Note [Policy decisions]: nothing needs to move
   const std::uint64_t tick = op_tick_.load(std::memory_order_relaxed);
   std::vector<policy::ChunkCandidate> resident;
   victim_candidates(false, &resident);
   std::vector<std::uint64_t> victims;
-  policy_->choose_victims(resident, std::min<std::uint64_t>(reserved - coming, kMaxEvictionsPerPlan), tick + 1,
-                          &victims);
+  policy_->choose_victims(resident, count, tick + 1, &victims);
   for (std::uint64_t v : victims) {
     const CUresult res = start_eviction(v);
     if (res != CUDA_SUCCESS && res != kVictimVanished) break;

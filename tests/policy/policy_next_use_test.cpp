@@ -107,5 +107,26 @@ TEST(PolicyNextUse, CompleteAfterTwoStepsAndForgotten)
   EXPECT_FALSE(p.complete(step_id));
 }
 
+TEST(PolicyNextUse, FreesArePlacedByPhaseAndTheLastPlaceWins)
+{
+  NextUsePredictor p = hand_built_step();
+  p.record_free(step_id, 4, 7);
+  p.record_free(step_id, 2, 8);
+  p.record_free(step_id, 9, 8);  // beyond the step: not one we can place
+  EXPECT_EQ(p.free_phase(step_id, 7), std::optional<uint32_t>{4});
+  EXPECT_EQ(p.free_phase(step_id, 8), std::optional<uint32_t>{2});
+  EXPECT_EQ(p.free_phase(step_id, 5), std::nullopt);  // never freed (persistent)
+  EXPECT_EQ(p.free_phase(2, 7), std::nullopt);        // unknown template
+  ASSERT_EQ(p.frees_at(step_id, 4).size(), 1u);
+  EXPECT_EQ(p.frees_at(step_id, 4)[0], LogicalId{7});
+  // Note [Predicted frees]: freed elsewhere in a later step, it moves there.
+  p.record_free(step_id, 5, 7);
+  EXPECT_EQ(p.free_phase(step_id, 7), std::optional<uint32_t>{5});
+  EXPECT_TRUE(p.frees_at(step_id, 4).empty());
+  EXPECT_EQ(p.frees_at(step_id, 5).size(), 1u);
+  p.forget_template(step_id);
+  EXPECT_EQ(p.free_phase(step_id, 7), std::nullopt);
+}
+
 }  // namespace
 }  // namespace oversub::policy

@@ -334,10 +334,12 @@ void ChunkEngine::keep_headroom(uint64_t tick, policy::ResidencyPolicy& policy)
   const uint64_t want = std::max<uint64_t>(2, budget_ / 16);
   const uint64_t available = free_chunks() + evicting_count_;
   if (available >= want) return;
+  const uint64_t count = policy.proactive_evictions(want - available, budget_);
+  if (count == 0) return;
   std::vector<policy::ChunkCandidate> resident;
   candidates(false, &resident);
   std::vector<uint64_t> victims;
-  policy.choose_victims(resident, want - available, tick, &victims);
+  policy.choose_victims(resident, count, tick, &victims);
   for (uint64_t v : victims) start_eviction(v);
 }
 
@@ -370,11 +372,13 @@ void ChunkEngine::apply_plan(std::span<const uint64_t> upcoming, uint64_t tick, 
   }
   const uint64_t coming = free_chunks() + evicting_count_;
   if (reserved <= coming) return;
+  constexpr uint64_t max_evictions_per_plan = 16;  // the shim's kMaxEvictionsPerPlan
+  const uint64_t count = policy.proactive_evictions(std::min(reserved - coming, max_evictions_per_plan), budget_);
+  if (count == 0) return;
   std::vector<policy::ChunkCandidate> resident;
   candidates(false, &resident);
   std::vector<uint64_t> victims;
-  constexpr uint64_t max_evictions_per_plan = 16;  // the shim's kMaxEvictionsPerPlan
-  policy.choose_victims(resident, std::min(reserved - coming, max_evictions_per_plan), tick + 1, &victims);
+  policy.choose_victims(resident, count, tick + 1, &victims);
   for (uint64_t v : victims) start_eviction(v);
 }
 
