@@ -220,123 +220,220 @@ Timeline compute_timeline(const Trace& trace)
   return timeline;
 }
 
+namespace {
+
+// The frame every memory timeline shares: layout, y grid and labels, x ticks
+// (item indices), axes, title and legend.
+class Frame {
+ public:
+  Frame(Plot& plot, const PlotOptions& options, size_t events, uint64_t scale_max)
+      : image_(plot.image), layout_(plot.layout), painter_(plot.image, plot.layout)
+  {
+    layout_.left = margin_left;
+    layout_.top = margin_top;
+    layout_.width = options.width - margin_left - margin_right;
+    layout_.height = options.height - margin_top - margin_bottom;
+    layout_.events = events;
+    if (scale_max == 0) scale_max = MiB;
+    const Unit unit = unit_for(scale_max);
+    const double max_in_units = static_cast<double>(scale_max) * 1.04 / static_cast<double>(unit.bytes);
+    const double step = nice_step(max_in_units / 5);
+    const int ticks = std::max(1, static_cast<int>(std::ceil(max_in_units / step - 1e-9)));
+    layout_.y_max_bytes = static_cast<uint64_t>(std::llround(ticks * step * static_cast<double>(unit.bytes)));
+    const int decimals = step >= 1 ? 0 : static_cast<int>(std::ceil(-std::log10(step) - 1e-9));
+    for (int k = 0; k <= ticks; ++k) {
+      const double value = k * step;
+      const int64_t y = painter_.y_of(static_cast<uint64_t>(std::llround(value * static_cast<double>(unit.bytes))));
+      if (k > 0) painter_.hline(layout_.left, painter_.right(), y, colour::grid);
+      painter_.hline(layout_.left - 5, layout_.left - 2, y, colour::axis);
+      const std::string label = format_number(value, decimals) + " " + unit.name;
+      font::draw_text(image_, layout_.left - 8 - font::text_width(label), y - 3, label, colour::text);
+    }
+  }
+
+  Painter& painter() { return painter_; }
+
+  void x_axis(const std::string& x_label)
+  {
+    const uint64_t n = layout_.events;
+    const int64_t bottom = painter_.bottom();
+    if (n > 0) {
+      const uint64_t x_step = std::max<uint64_t>(1, static_cast<uint64_t>(nice_step(static_cast<double>(n) / 8)));
+      for (uint64_t i = 0; i <= n; i += x_step) {
+        const int64_t x = layout_.left + static_cast<int64_t>(i * layout_.width / n);
+        painter_.vline(x, bottom + 2, bottom + 5, colour::axis);
+        const std::string label = std::to_string(i);
+        font::draw_text(image_, x - font::text_width(label) / 2, bottom + 9, label, colour::text);
+      }
+    }
+    font::draw_text(image_, layout_.left + (layout_.width - font::text_width(x_label)) / 2, bottom + 25, x_label,
+                    colour::text);
+  }
+
+  void no_data()
+  {
+    const std::string none = "no events";
+    font::draw_text(image_, layout_.left + (layout_.width - font::text_width(none, 2)) / 2,
+                    layout_.top + layout_.height / 2 - 7, none, colour::text, 2);
+  }
+
+  void dashed(uint64_t bytes, png::Rgb c)
+  {
+    const int64_t y = painter_.y_of(bytes);
+    for (int64_t x = layout_.left; x <= painter_.right(); ++x) {
+      if ((x - layout_.left) % 12 < 8) painter_.vline(x, y, std::min(y + 1, painter_.bottom()), c);
+    }
+  }
+
+  // Axes over everything; the title, and `settings` on the right of its line.
+  void finish(const std::string& title, const std::string& settings)
+  {
+    painter_.vline(layout_.left - 1, layout_.top, painter_.bottom() + 1, colour::axis);
+    painter_.hline(layout_.left - 1, painter_.right(), painter_.bottom() + 1, colour::axis);
+    font::draw_text(image_, layout_.left, 10, title, colour::text, 2);
+    if (!settings.empty()) {
+      const int64_t x = painter_.right() - font::text_width(settings);
+      if (x > layout_.left + font::text_width(title, 2) + 16) font::draw_text(image_, x, 17, settings, colour::text);
+    }
+  }
+
+  enum class Swatch { block, dashed, marks };
+  void legend(png::Rgb fill, png::Rgb line, Swatch swatch, const std::string& text)
+  {
+    const int64_t y = legend_y;
+    if (swatch == Swatch::dashed) {
+      for (int64_t dx = 0; dx < 22; ++dx) {
+        if (dx % 12 < 8) painter_.vline(legend_x_ + dx, y + 3, y + 4, line);
+      }
+    } else if (swatch == Swatch::marks) {
+      for (int64_t dx = 0; dx < 22; dx += 4) painter_.vline(legend_x_ + dx, y, y + 7, line);
+    } else {
+      painter_.rect(legend_x_, y, 22, 8, fill);
+      painter_.rect(legend_x_, y, 22, 2, line);
+    }
+    font::draw_text(image_, legend_x_ + 28, y + 1, text, colour::text);
+    legend_x_ += 28 + font::text_width(text) + 22;
+  }
+
+ private:
+  static constexpr int64_t legend_y = 38;
+  png::Image& image_;
+  PlotLayout& layout_;
+  Painter painter_;
+  int64_t legend_x_ = margin_left;
+};
+
+}  // namespace
+
 Plot render_plot(const Trace& trace, const std::string& title_name, const PlotOptions& options)
 {
   const Timeline timeline = compute_timeline(trace);
   Plot plot{png::Image(options.width, options.height, colour::background), {}};
-  png::Image& image = plot.image;
-  PlotLayout& layout = plot.layout;
-  layout.left = margin_left;
-  layout.top = margin_top;
-  layout.width = options.width - margin_left - margin_right;
-  layout.height = options.height - margin_top - margin_bottom;
-  layout.events = trace.events.size();
 
   // The y scale: the data, and the device line if it is on the same scale.
   const uint64_t data_max = std::max(timeline.peak_live_bytes, timeline.peak_on_host_bytes);
   uint64_t scale_max = data_max;
+  bool device_line = false;
   if (timeline.device_total_bytes && *timeline.device_total_bytes > 0 &&
       *timeline.device_total_bytes / device_scale_factor <= data_max) {
-    layout.device_line_drawn = true;
+    device_line = true;
     scale_max = std::max(scale_max, *timeline.device_total_bytes);
   }
-  if (scale_max == 0) scale_max = MiB;
-  const Unit unit = unit_for(scale_max);
-  const double max_in_units = static_cast<double>(scale_max) * 1.04 / static_cast<double>(unit.bytes);
-  const double step = nice_step(max_in_units / 5);
-  const int ticks = std::max(1, static_cast<int>(std::ceil(max_in_units / step - 1e-9)));
-  layout.y_max_bytes = static_cast<uint64_t>(std::llround(ticks * step * static_cast<double>(unit.bytes)));
-  const int decimals = step >= 1 ? 0 : static_cast<int>(std::ceil(-std::log10(step) - 1e-9));
+  Frame frame(plot, options, trace.events.size(), scale_max);
+  plot.layout.device_line_drawn = device_line;
+  Painter& painter = frame.painter();
+  frame.x_axis("events in seq order (" + std::to_string(trace.events.size()) + " events)");
 
-  Painter painter(image, layout);
-  const int64_t bottom = painter.bottom();
-  const int64_t right = painter.right();
-
-  // Grid and y labels.
-  for (int k = 0; k <= ticks; ++k) {
-    const double value = k * step;
-    const int64_t y = painter.y_of(static_cast<uint64_t>(std::llround(value * static_cast<double>(unit.bytes))));
-    if (k > 0) painter.hline(layout.left, right, y, colour::grid);
-    painter.hline(layout.left - 5, layout.left - 2, y, colour::axis);
-    const std::string label = format_number(value, decimals) + " " + unit.name;
-    font::draw_text(image, layout.left - 8 - font::text_width(label), y - 3, label, colour::text);
-  }
-
-  // X ticks: event indices.
-  const uint64_t n = layout.events;
-  if (n > 0) {
-    const uint64_t x_step = std::max<uint64_t>(1, static_cast<uint64_t>(nice_step(static_cast<double>(n) / 8)));
-    for (uint64_t i = 0; i <= n; i += x_step) {
-      const int64_t x = layout.left + static_cast<int64_t>(i * layout.width / n);
-      painter.vline(x, bottom + 2, bottom + 5, colour::axis);
-      const std::string label = std::to_string(i);
-      font::draw_text(image, x - font::text_width(label) / 2, bottom + 9, label, colour::text);
-    }
-  }
-  const std::string x_label = "events in seq order (" + std::to_string(n) + " events)";
-  font::draw_text(image, layout.left + (layout.width - font::text_width(x_label)) / 2, bottom + 25, x_label,
-                  colour::text);
-
-  // The series.
-  if (n > 0) {
+  if (!trace.events.empty()) {
     // Both fills, then both outlines, so the live outline stays visible over the host fill.
-    const std::vector<uint64_t> live = per_column(timeline.live_bytes, layout.width);
-    const std::vector<uint64_t> on_host = per_column(timeline.on_host_bytes, layout.width);
+    const std::vector<uint64_t> live = per_column(timeline.live_bytes, plot.layout.width);
+    const std::vector<uint64_t> on_host = per_column(timeline.on_host_bytes, plot.layout.width);
     painter.fill(live, colour::live_fill, false);
     painter.fill(on_host, colour::host_fill, true);
     painter.outline(live, colour::live_line, false);
     painter.outline(on_host, colour::host_line, true);
   } else {
-    const std::string none = "no events";
-    font::draw_text(image, layout.left + (layout.width - font::text_width(none, 2)) / 2,
-                    layout.top + layout.height / 2 - 7, none, colour::text, 2);
+    frame.no_data();
   }
-  if (layout.device_line_drawn) {
-    const int64_t y = painter.y_of(*timeline.device_total_bytes);
-    for (int64_t x = layout.left; x <= right; ++x) {
-      if ((x - layout.left) % 12 < 8) painter.vline(x, y, std::min(y + 1, bottom), colour::device_line);
-    }
-  }
+  if (device_line) frame.dashed(*timeline.device_total_bytes, colour::device_line);
 
-  // Axes, over everything.
-  painter.vline(layout.left - 1, layout.top, bottom + 1, colour::axis);
-  painter.hline(layout.left - 1, right, bottom + 1, colour::axis);
-
-  // Title, and the run's settings on the right of the title line.
-  const std::string title = "memory timeline: " + title_name;
-  font::draw_text(image, layout.left, 10, title, colour::text, 2);
+  std::string settings;
   if (trace.process) {
-    std::string settings = "mode " + trace.process->mode;
+    settings = "mode " + trace.process->mode;
     if (!trace.process->policy.empty()) settings += ", policy " + trace.process->policy;
     if (!trace.devices.empty()) settings += ", device " + trace.devices.front().name;
-    const int64_t x = right - font::text_width(settings);
-    if (x > layout.left + font::text_width(title, 2) + 16) font::draw_text(image, x, 17, settings, colour::text);
   }
+  frame.finish("memory timeline: " + title_name, settings);
 
-  // Legend: swatch and text for each series.
-  int64_t x = layout.left;
-  const int64_t legend_y = 38;
-  auto entry = [&](png::Rgb swatch_fill, png::Rgb swatch_line, bool dashed, const std::string& text) {
-    if (dashed) {
-      for (int64_t dx = 0; dx < 22; ++dx) {
-        if (dx % 12 < 8) painter.vline(x + dx, legend_y + 3, legend_y + 4, swatch_line);
-      }
-    } else {
-      painter.rect(x, legend_y, 22, 8, swatch_fill);
-      painter.rect(x, legend_y, 22, 2, swatch_line);
-    }
-    font::draw_text(image, x + 28, legend_y + 1, text, colour::text);
-    x += 28 + font::text_width(text) + 22;
-  };
-  entry(colour::live_fill, colour::live_line, false,
-        "live allocated (peak " + format_bytes_short(timeline.peak_live_bytes) + ")");
-  entry(blend(colour::live_fill, colour::host_fill), colour::host_line, false,
-        "on host: evicted, not prefetched or freed (peak " + format_bytes_short(timeline.peak_on_host_bytes) + ")");
+  using Swatch = Frame::Swatch;
+  frame.legend(colour::live_fill, colour::live_line, Swatch::block,
+               "live allocated (peak " + format_bytes_short(timeline.peak_live_bytes) + ")");
+  frame.legend(blend(colour::live_fill, colour::host_fill), colour::host_line, Swatch::block,
+               "on host: evicted, not prefetched or freed (peak " + format_bytes_short(timeline.peak_on_host_bytes) +
+                   ")");
   if (timeline.device_total_bytes) {
-    entry(colour::device_line, colour::device_line, true,
-          "device total " + format_bytes_short(*timeline.device_total_bytes) +
-              (layout.device_line_drawn ? "" : " (off scale)"));
+    frame.legend(colour::device_line, colour::device_line, Swatch::dashed,
+                 "device total " + format_bytes_short(*timeline.device_total_bytes) +
+                     (device_line ? "" : " (off scale)"));
   }
+  return plot;
+}
+
+Plot render_replayed_plot(const ReplayedTimeline& timeline, const std::string& title_name,
+                          const std::string& settings, const PlotOptions& options)
+{
+  Plot plot{png::Image(options.width, options.height, colour::background), {}};
+  const size_t n = timeline.live_bytes.size();
+  const uint64_t peak_live = n ? *std::max_element(timeline.live_bytes.begin(), timeline.live_bytes.end()) : 0;
+  const uint64_t peak_device =
+      n ? *std::max_element(timeline.device_bytes.begin(), timeline.device_bytes.end()) : 0;
+  Frame frame(plot, options, n, std::max({peak_live, peak_device, timeline.budget_bytes}));
+  plot.layout.device_line_drawn = true;  // the budget line, always on scale
+  Painter& painter = frame.painter();
+  frame.x_axis("replayed items in order: allocations, frees, ops, syncs (" + std::to_string(n) + ")");
+
+  const uint32_t width = plot.layout.width;
+  if (n > 0) {
+    const std::vector<uint64_t> live = per_column(timeline.live_bytes, width);
+    const std::vector<uint64_t> device = per_column(timeline.device_bytes, width);
+    painter.fill(live, colour::live_fill, false);
+    painter.fill(device, colour::resident_fill, true);
+    painter.outline(live, colour::live_line, false);
+    painter.outline(device, colour::resident_line, false);
+    // Evictions and bring-backs: a mark in each column where any started, in two
+    // strips at the top of the plot area.
+    auto marks = [&](const std::vector<uint64_t>& cumulative, int64_t y, png::Rgb c) {
+      for (uint32_t col = 0; col < width; ++col) {
+        const uint64_t first = (uint64_t{col} * n + width - 1) / width;
+        const uint64_t last = std::min<uint64_t>(n, ((uint64_t{col} + 1) * n + width - 1) / width);
+        if (first >= last) continue;
+        const uint64_t before = first == 0 ? 0 : cumulative[first - 1];
+        if (cumulative[last - 1] > before) painter.vline(plot.layout.left + col, y, y + 5, c);
+      }
+    };
+    marks(timeline.evictions, plot.layout.top + 2, colour::evict_mark);
+    marks(timeline.prefetches, plot.layout.top + 10, colour::prefetch_mark);
+    if (timeline.measured_from < n) {
+      const int64_t x = plot.layout.left + static_cast<int64_t>(timeline.measured_from * width / n);
+      painter.vline(x, plot.layout.top + 18, painter.bottom(), colour::axis);
+    }
+  } else {
+    frame.no_data();
+  }
+  frame.dashed(timeline.budget_bytes, colour::device_line);
+  frame.finish("replayed memory timeline: " + title_name, settings);
+
+  using Swatch = Frame::Swatch;
+  frame.legend(colour::live_fill, colour::live_line, Swatch::block, "live (peak " + format_bytes_short(peak_live) + ")");
+  frame.legend(blend(colour::live_fill, colour::resident_fill), colour::resident_line, Swatch::block,
+               "resident (peak " + format_bytes_short(peak_device) + ")");
+  frame.legend(colour::device_line, colour::device_line, Swatch::dashed,
+               "budget " + format_bytes_short(timeline.budget_bytes));
+  const uint64_t evictions = n ? timeline.evictions.back() : 0;
+  const uint64_t prefetches = n ? timeline.prefetches.back() : 0;
+  frame.legend(colour::evict_mark, colour::evict_mark, Swatch::marks, "evictions (" + std::to_string(evictions) + ")");
+  frame.legend(colour::prefetch_mark, colour::prefetch_mark, Swatch::marks,
+               "bring-backs (" + std::to_string(prefetches) + ")");
   return plot;
 }
 

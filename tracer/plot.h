@@ -78,12 +78,37 @@ inline constexpr png::Rgb live_fill{158, 202, 237};
 inline constexpr png::Rgb live_line{31, 100, 180};
 inline constexpr png::Rgb host_fill{250, 190, 120};  // drawn half-transparent over the live fill
 inline constexpr png::Rgb host_line{220, 110, 0};
-inline constexpr png::Rgb device_line{200, 30, 30};
+inline constexpr png::Rgb device_line{200, 30, 30};  // also the replayed plot's budget
+inline constexpr png::Rgb resident_fill{140, 210, 140};  // drawn half-transparent over the live fill
+inline constexpr png::Rgb resident_line{30, 140, 50};
+inline constexpr png::Rgb evict_mark{220, 110, 0};
+inline constexpr png::Rgb prefetch_mark{120, 60, 170};
 }  // namespace plot_colour
 
 // `title_name` goes after "memory timeline: " (the CLI passes the executable's
 // basename). Options must be within the min/max above.
 Plot render_plot(const Trace& trace, const std::string& title_name, const PlotOptions& options = {});
+
+// Note [Replayed memory timeline]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// `oversub-trace plot FILE --budget B --policy P`: the replay's own timeline (Note
+// [Replay timeline] in tracer/replay/replay.h), one point per replayed item, in the
+// same frame as the live plot: live bytes, resident bytes (chunks holding device
+// memory, evicting ones included) half-transparent over them, the budget dashed, and
+// a mark at the top in each column where an eviction (upper strip) or a bring-back
+// (lower strip) started. A grey line marks where the measured step begins. The
+// tracer library does not depend on the replay, so the CLI copies the series here.
+struct ReplayedTimeline {
+  std::vector<uint64_t> live_bytes;
+  std::vector<uint64_t> device_bytes;
+  std::vector<uint64_t> evictions;   // started so far
+  std::vector<uint64_t> prefetches;  // brought back so far
+  uint64_t budget_bytes = 0;
+  size_t measured_from = 0;
+};
+// `settings` goes on the right of the title line.
+Plot render_replayed_plot(const ReplayedTimeline& timeline, const std::string& title_name,
+                          const std::string& settings, const PlotOptions& options = {});
 
 // "1.5 GiB", "15 MiB", "800 KiB", "12 B": for axis labels and the legend.
 std::string format_bytes_short(uint64_t bytes);

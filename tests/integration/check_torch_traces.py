@@ -235,6 +235,10 @@ def main():
     with open(os.path.join(folder, "make-traces.sh"), encoding="utf-8") as f:
         make_traces = f.read()
     paths = sorted(os.path.join(folder, name) for name in os.listdir(folder) if name.endswith(".trace.gz"))
+    # The larger sizes of ladder/ (README.md there) hold their models too.
+    ladder = os.path.join(folder, "ladder")
+    if os.path.isdir(ladder):
+        paths += sorted(os.path.join(ladder, name) for name in os.listdir(ladder) if name.endswith(".trace.gz"))
     check = Checker()
     figures = []
     for path in paths:

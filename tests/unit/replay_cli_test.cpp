@@ -157,3 +157,48 @@ TEST(ReplayCli, HelpNamesEveryPolicyAndDevice)
 
 }  // namespace
 }  // namespace oversub::trace
+
+namespace oversub::trace {
+namespace {
+
+// `plot --budget`: Note [Replayed memory timeline] in tracer/plot.h.
+TEST(ReplayCli, PlotOfAReplayDrawsThePngAndDiffersByBudget)
+{
+  testing::TempPath half(".png");
+  testing::TempPath quarter(".png");
+  CliRun run = run_cli("plot " + small_model + " --budget 50% --policy lookahead --device v100-32gb-nvlink -o " +
+                       half.str() + " --width 500 --height 300");
+  ASSERT_EQ(run.status, 0) << run.output;
+  run = run_cli("plot " + small_model + " --budget 25% --policy lookahead --device v100-32gb-nvlink -o " +
+                quarter.str() + " --width 500 --height 300");
+  ASSERT_EQ(run.status, 0) << run.output;
+  const std::string a = testing::read_file(half.str());
+  const std::string b = testing::read_file(quarter.str());
+  ASSERT_GE(a.size(), 24u);
+  EXPECT_EQ(a.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
+  EXPECT_EQ(a.substr(16, 8), std::string("\0\0\x01\xf4\0\0\x01\x2c", 8));  // 500 x 300
+  EXPECT_NE(a, b);  // a lower budget line, more traffic
+}
+
+TEST(ReplayCli, PlotReplayUsageErrorsExitTwo)
+{
+  for (const std::string& arguments :
+       {"plot " + small_model + " -o x.png --policy lru", "plot " + small_model + " -o x.png --budget lots",
+        "plot " + small_model + " -o x.png --budget 50% --policy bogus",
+        "plot " + small_model + " -o x.png --budget 50% --device bogus"}) {
+    const CliRun run = run_cli(arguments);
+    EXPECT_EQ(run.status, 2) << "'" << arguments << "': " << run.output;
+    EXPECT_NE(run.output.find("usage: oversub-trace plot FILE -o OUT.png"), std::string::npos) << run.output;
+  }
+}
+
+TEST(ReplayCli, PlotOfABudgetNoOpCanRunUnderExitsOne)
+{
+  testing::TempPath out(".png");
+  const CliRun run = run_cli("plot " + small_model + " --budget 2MiB -o " + out.str());
+  EXPECT_EQ(run.status, 1) << run.output;
+  EXPECT_NE(run.output.find("needs"), std::string::npos) << run.output;
+}
+
+}  // namespace
+}  // namespace oversub::trace

@@ -35,7 +35,20 @@ ReplayResult run_replay(const Workload& workload, const ReplayOptions& options)
   uint64_t tick = 0;
   std::vector<ChunkEngine::Touch> touches;
   std::vector<TaskId> deps;
+  ReplayTimeline* const timeline = options.timeline;
+  uint64_t live_bytes = 0;
+  if (timeline) {
+    timeline->points.clear();
+    timeline->points.reserve(end);
+    timeline->budget_bytes = (unlimited ? workload.footprint_chunks : engine.budget_chunks()) * policy::chunk_bytes;
+    timeline->measured_from = begin;
+  }
   for (size_t i = 0; i < end; ++i) {
+    if (timeline && i > 0) {  // the point of item i - 1, now that it is done
+      const ChunkStats& now = engine.stats();
+      timeline->points.push_back(
+          {sim.now(), live_bytes, engine.used_chunks() * policy::chunk_bytes, now.evictions, now.prefetches});
+    }
     if (i == begin) {
       start_ns = sim.now();
       start_stats = engine.stats();
@@ -45,10 +58,12 @@ ReplayResult run_replay(const Workload& workload, const ReplayOptions& options)
     const Item& item = workload.items[i];
     switch (item.kind) {
       case ItemKind::alloc:
+        live_bytes += workload.allocs[item.index].bytes;
         engine.on_alloc(item.index);
         policy->on_alloc(item.index);
         break;
       case ItemKind::free:
+        live_bytes -= workload.allocs[item.index].bytes;
         engine.on_free(item.index);
         policy->on_free(item.index);
         break;
@@ -92,6 +107,11 @@ ReplayResult run_replay(const Workload& workload, const ReplayOptions& options)
   }
   const Item& last = workload.items[end - 1];
   if (last.kind != ItemKind::sync || workload.syncs[last.index].kind != trace::SyncKind::device) sim.wait_all();
+  if (timeline) {
+    const ChunkStats& now = engine.stats();
+    timeline->points.push_back(
+        {sim.now(), live_bytes, engine.used_chunks() * policy::chunk_bytes, now.evictions, now.prefetches});
+  }
 
   const ChunkStats& stats = engine.stats();
   result.ran = true;

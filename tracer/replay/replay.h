@@ -34,6 +34,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "tracer/replay/device_profile.h"
 #include "tracer/replay/policies.h"
@@ -44,11 +45,31 @@ namespace oversub::replay {
 // What the host spends issuing one op (PyTorch eager: dispatch and launch).
 inline constexpr int64_t host_issue_ns = 5000;
 
+// Note [Replay timeline]
+// ~~~~~~~~~~~~~~~~~~~~~~
+// What `oversub-trace plot --budget` draws: one point after each item of the workload
+// (allocation, free, op, sync), over the whole replay (the traced steps and the
+// appended copies), on the host's clock. Recording it only reads the engine's state:
+// a replay with a timeline gives the same result as one without.
+struct TimelinePoint {
+  int64_t host_ns = 0;         // the host's clock after the item
+  uint64_t live_bytes = 0;     // device allocations live (their own sizes, not chunks)
+  uint64_t device_bytes = 0;   // chunks holding device memory (device or evicting) x 2 MiB
+  uint64_t evictions = 0;      // evictions started so far
+  uint64_t prefetches = 0;     // chunks brought back so far (on demand and ahead)
+};
+struct ReplayTimeline {
+  uint64_t budget_bytes = 0;   // in whole chunks; for unlimited, the footprint's chunks
+  size_t measured_from = 0;    // the first point of the measured step
+  std::vector<TimelinePoint> points;
+};
+
 struct ReplayOptions {
   const DeviceProfile* device = nullptr;
   uint64_t budget_bytes = 0;  // rounded down to whole chunks
   PolicyKind policy = PolicyKind::lookahead;
   PolicyParams params;
+  ReplayTimeline* timeline = nullptr;  // filled when not null (Note [Replay timeline])
 };
 
 struct ReplayResult {

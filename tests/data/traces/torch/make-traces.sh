@@ -18,3 +18,11 @@ cd "$(dirname "$0")/../../../.."
 "$PYTHON" scripts/trace_from_torch.py --model unet3d --batch 2 --size 192 --steps 4 -o tests/data/traces/torch/unet3d-b2-192.trace.gz
 "$PYTHON" scripts/trace_from_torch.py --model bert-large --batch 8 --size 512 --steps 4 -o tests/data/traces/torch/bert-large-b8-s512.trace.gz
 "$PYTHON" scripts/trace_from_torch.py --model gpt2-medium --batch 8 --size 1024 --steps 4 -o tests/data/traces/torch/gpt2-medium-b8-s1024.trace.gz
+# Larger sizes, in ladder/, for scripts/bench-policies' resolution search only (README.md here).
+mkdir -p tests/data/traces/torch/ladder
+"$PYTHON" scripts/trace_from_torch.py --model unet3d --batch 2 --size 256 --steps 4 -o tests/data/traces/torch/ladder/unet3d-b2-256.trace.gz
+"$PYTHON" scripts/trace_from_torch.py --model unet3d --batch 2 --size 320 --steps 4 -o tests/data/traces/torch/ladder/unet3d-b2-320.trace.gz
+"$PYTHON" scripts/trace_from_torch.py --model unet3d --batch 2 --size 384 --steps 4 -o tests/data/traces/torch/ladder/unet3d-b2-384.trace.gz
+"$PYTHON" scripts/trace_from_torch.py --model unet3d --batch 2 --size 448 --steps 4 -o tests/data/traces/torch/ladder/unet3d-b2-448.trace.gz
+"$PYTHON" scripts/trace_from_torch.py --model deeplabv3 --batch 8 --size 3072 --steps 4 -o tests/data/traces/torch/ladder/deeplabv3-b8-3072.trace.gz
+"$PYTHON" scripts/trace_from_torch.py --model deeplabv3 --batch 8 --size 3584 --steps 4 -o tests/data/traces/torch/ladder/deeplabv3-b8-3584.trace.gz
