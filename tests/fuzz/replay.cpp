@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "policy/events.h"
 #include "tracer/reader.h"
 #include "tracer/replay/device_profile.h"
 #include "tracer/replay/policies.h"
@@ -64,7 +65,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
   const replay::DeviceProfile* device = replay::find_device_profile("h100-sxm");
   require(device != nullptr, "the h100-sxm profile exists");
 
-  const uint64_t footprint = workload.footprint_chunks * (uint64_t{2} << 20);
+  const uint64_t footprint = workload.footprint_chunks * policy::chunk_bytes;
   replay::ReplayOptions options;
   options.device = device;
   options.policy = replay::PolicyKind::unlimited;
@@ -74,7 +75,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
   require(unlimited.bytes_h2d == 0 && unlimited.bytes_d2h == 0, "unlimited moves nothing");
 
   // A budget that holds the footprint, and half of it (at least one chunk).
-  const uint64_t half = std::max<uint64_t>(footprint / 2, uint64_t{2} << 20);
+  const uint64_t half = std::max<uint64_t>(footprint / 2, policy::chunk_bytes);
   for (const uint64_t budget : {footprint, half}) {
     for (const replay::PolicyKind policy : policies) {
       options.policy = policy;
@@ -86,7 +87,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
       }
       require(r.step_ns >= unlimited.step_ns, "no policy beats unlimited memory");
       if (policy != replay::PolicyKind::unlimited)
-        require(r.peak_device_bytes <= replay::budget_chunks(budget) * (uint64_t{2} << 20),
+        require(r.peak_device_bytes <= replay::budget_chunks(budget) * policy::chunk_bytes,
                 "peak device bytes within the budget's chunks");
       if (budget >= footprint) require(r.bytes_h2d == 0 && r.bytes_d2h == 0, "a budget that fits moves nothing");
     }

@@ -76,28 +76,22 @@ int run_compare(Arguments arguments)
         continue;
       }
       for (std::string_view part : split_commas(value)) {
+        std::string problem;
+        bool ok = false;
         if (argument == "--devices") {
-          const replay::DeviceProfile* device = replay::find_device_profile(part);
-          if (device == nullptr) {
-            return usage_error(compare_command,
-                               "unknown device '" + std::string(part) + "' (known: " + device_profile_names() + ")");
-          }
-          devices.push_back(device);
+          const replay::DeviceProfile* device = nullptr;
+          ok = parse_device_value(part, &device, &problem);
+          if (ok) devices.push_back(device);
         } else if (argument == "--budgets") {
-          std::optional<replay::BudgetSpec> budget = replay::parse_budget(part);
-          if (!budget) {
-            return usage_error(compare_command, "budget '" + std::string(part) +
-                                                  "' is neither a size (16GiB, 12GB, 4096) nor a percentage (50%)");
-          }
-          budgets.push_back(*budget);
+          replay::BudgetSpec budget;
+          ok = parse_budget_value(part, &budget, &problem);
+          if (ok) budgets.push_back(budget);
         } else {
-          const std::optional<replay::PolicyKind> kind = replay::parse_policy(part);
-          if (!kind) {
-            return usage_error(compare_command,
-                               "unknown policy '" + std::string(part) + "' (known: " + replay_policy_names() + ")");
-          }
-          policies.push_back(*kind);
+          replay::PolicyKind kind;
+          ok = parse_policy_value(part, &kind, &problem);
+          if (ok) policies.push_back(kind);
         }
+        if (!ok) return usage_error(compare_command, problem);
       }
     } else if (argument.starts_with("-") && argument != "-") {
       return usage_error(compare_command, "unknown option '" + std::string(argument) + "'");

@@ -100,25 +100,20 @@ int run_plot(Arguments arguments)
     if (argument == "--budget" || argument == "--policy" || argument == "--device") {
       if (i + 1 >= arguments.size()) return usage_error(plot_command, std::string(argument) + " needs a value");
       const std::string_view value = arguments[++i];
+      std::string problem;
+      bool ok = false;
       if (argument == "--budget") {
-        budget = replay::parse_budget(value);
-        if (!budget) {
-          return usage_error(plot_command, "--budget '" + std::string(value) +
-                                               "' is neither a size (16GiB, 12GB, 4096) nor a percentage (50%)");
-        }
+        replay::BudgetSpec spec;
+        ok = parse_budget_value(value, &spec, &problem);
+        if (ok) budget = spec;
       } else if (argument == "--policy") {
-        policy = replay::parse_policy(value);
-        if (!policy) {
-          return usage_error(plot_command,
-                             "unknown policy '" + std::string(value) + "' (known: " + replay_policy_names() + ")");
-        }
+        replay::PolicyKind kind;
+        ok = parse_policy_value(value, &kind, &problem);
+        if (ok) policy = kind;
       } else {
-        device = replay::find_device_profile(value);
-        if (device == nullptr) {
-          return usage_error(plot_command,
-                             "unknown device '" + std::string(value) + "' (known: " + device_profile_names() + ")");
-        }
+        ok = parse_device_value(value, &device, &problem);
       }
+      if (!ok) return usage_error(plot_command, problem);
       continue;
     }
     if (argument == "-o" || argument == "--output" || argument == "--width" || argument == "--height") {

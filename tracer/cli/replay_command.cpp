@@ -39,6 +39,30 @@ std::string replay_policy_names()
   return names;
 }
 
+bool parse_budget_value(std::string_view text, replay::BudgetSpec* out, std::string* problem)
+{
+  const std::optional<replay::BudgetSpec> budget = replay::parse_budget(text);
+  if (budget) *out = *budget;
+  else *problem = "budget '" + std::string(text) + "' is neither a size (16GiB, 12GB, 4096) nor a percentage (50%)";
+  return budget.has_value();
+}
+
+bool parse_policy_value(std::string_view text, replay::PolicyKind* out, std::string* problem)
+{
+  const std::optional<replay::PolicyKind> kind = replay::parse_policy(text);
+  if (kind) *out = *kind;
+  else *problem = "unknown policy '" + std::string(text) + "' (known: " + replay_policy_names() + ")";
+  return kind.has_value();
+}
+
+bool parse_device_value(std::string_view text, const replay::DeviceProfile** out, std::string* problem)
+{
+  const replay::DeviceProfile* device = replay::find_device_profile(text);
+  if (device != nullptr) *out = device;
+  else *problem = "unknown device '" + std::string(text) + "' (known: " + device_profile_names() + ")";
+  return device != nullptr;
+}
+
 std::optional<uint32_t> parse_count(std::string_view text, uint32_t low, uint32_t high)
 {
   uint32_t value = 0;
@@ -100,25 +124,15 @@ int run_replay(Arguments arguments)
         argument == "--tflms-ahead" || argument == "--lookahead-ops") {
       if (i + 1 >= arguments.size()) return usage_error(replay_command, std::string(argument) + " needs a value");
       const std::string_view value = arguments[++i];
+      std::string problem;
       if (argument == "--budget") {
-        budget = replay::parse_budget(value);
-        if (!budget) {
-          return usage_error(replay_command, "--budget '" + std::string(value) +
-                                               "' is neither a size (16GiB, 12GB, 4096) nor a percentage (50%)");
-        }
+        replay::BudgetSpec spec;
+        if (!parse_budget_value(value, &spec, &problem)) return usage_error(replay_command, problem);
+        budget = spec;
       } else if (argument == "--policy") {
-        const std::optional<replay::PolicyKind> kind = replay::parse_policy(value);
-        if (!kind) {
-          return usage_error(replay_command,
-                             "unknown policy '" + std::string(value) + "' (known: " + replay_policy_names() + ")");
-        }
-        policy = *kind;
+        if (!parse_policy_value(value, &policy, &problem)) return usage_error(replay_command, problem);
       } else if (argument == "--device") {
-        device = replay::find_device_profile(value);
-        if (device == nullptr) {
-          return usage_error(replay_command,
-                             "unknown device '" + std::string(value) + "' (known: " + device_profile_names() + ")");
-        }
+        if (!parse_device_value(value, &device, &problem)) return usage_error(replay_command, problem);
       } else if (argument == "--lookahead-ops") {
         const std::optional<uint32_t> count = parse_count(value, 0, 65536);
         if (!count) return usage_error(replay_command, "--lookahead-ops must be a whole number from 0 to 65536");

@@ -7,7 +7,9 @@
 #include <string>
 #include <string_view>
 
+#include "tracer/replay/compare.h"
 #include "tracer/replay/device_profile.h"
+#include "tracer/replay/policies.h"
 #include "tracer/replay/workload.h"
 
 namespace oversub::trace::cli {
@@ -19,6 +21,13 @@ std::optional<std::string> load_workload(const std::string& path, uint32_t extra
 // "h100-sxm, h100-pcie, ...": for usage errors.
 std::string device_profile_names();
 std::string replay_policy_names();
+
+// One value of --budget, --policy or --device (or one item of compare's
+// --budgets, --policies, --devices lists): true with the value in *out, or
+// false with the usage problem, naming the value and what is accepted.
+bool parse_budget_value(std::string_view text, replay::BudgetSpec* out, std::string* problem);
+bool parse_policy_value(std::string_view text, replay::PolicyKind* out, std::string* problem);
+bool parse_device_value(std::string_view text, const replay::DeviceProfile** out, std::string* problem);
 
 // A whole number in [low, high], or nullopt.
 std::optional<uint32_t> parse_count(std::string_view text, uint32_t low, uint32_t high);
