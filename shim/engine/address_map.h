@@ -60,8 +60,8 @@ class AddressMap {
     const Leaf* leaf = root_[page >> kLeafShift].load(std::memory_order_acquire);
     if (leaf == nullptr) return nullptr;
     const Allocation* a = leaf->slots[page & ((1u << kLeafShift) - 1)].load(std::memory_order_acquire);
-    if (a == nullptr) return nullptr;
-    if (a == shared_marker()) return lookup_shared(address);
+    if (reinterpret_cast<std::uintptr_t>(a) <= kSharedValue) [[unlikely]]  // empty or shared: one test for both
+      return a == nullptr ? nullptr : lookup_shared(address);
     return address - a->base < a->bytes ? a : nullptr;
   }
   // For a tight loop over many words (a launch's parameter block): the range
@@ -80,8 +80,8 @@ class AddressMap {
     const Leaf* leaf = v.root[page >> kLeafShift].load(std::memory_order_acquire);
     if (leaf == nullptr) return nullptr;
     const Allocation* a = leaf->slots[page & ((1u << kLeafShift) - 1)].load(std::memory_order_acquire);
-    if (a == nullptr) return nullptr;
-    if (a == shared_marker()) return lookup_shared(address);
+    if (reinterpret_cast<std::uintptr_t>(a) <= kSharedValue) [[unlikely]]  // empty or shared: one test for both
+      return a == nullptr ? nullptr : lookup_shared(address);
     return address - a->base < a->bytes ? a : nullptr;
   }
   bool find(std::uint64_t address, Allocation* hit) const {
@@ -99,10 +99,9 @@ class AddressMap {
   };
   static_assert(sizeof(std::atomic<const Allocation*>) == sizeof(void*));
   // A slot holding this names no record: several allocations share the page.
-  static const Allocation* shared_marker() {
-    static const Allocation marker{};
-    return &marker;
-  }
+  // (Not a real record's address: records are heap objects, so none sits at 1.)
+  static constexpr std::uintptr_t kSharedValue = 1;
+  static const Allocation* shared_marker() { return reinterpret_cast<const Allocation*>(kSharedValue); }
 
   std::atomic<const Allocation*>* slot_for(std::uint64_t page, bool create);
   void refresh_page(std::uint64_t page);  // recompute one slot from by_base_

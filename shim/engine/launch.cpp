@@ -105,27 +105,34 @@ const KernelInfo* kernel_info(CUfunction f) {
 
 // Appends the range for each word that points into a tracked allocation.
 // Cost: per word, a load of the word, a range check and the page-table walk
-// (Note [Address lookup on the hot path]), and a compare against the range
-// appended last; no lock, no allocation, no driver call.
+// (Note [Address lookup on the hot path]), and a compare against the record
+// appended last; no lock, no allocation, no driver call. Consecutive words
+// naming the same allocation (a tensor passed twice, a struct of pointers into
+// one buffer) add one range.
 template <typename WordAt>
 void scan(const KernelInfo* info, const AddressMap& map, Residency* residency, RangeList& ranges, WordAt&& word_at,
           std::size_t limit_bytes) {
   const AddressMap::View view = map.view();
   Range* out = ranges.raw();
   std::size_t n = ranges.size();
+  const Allocation* last = nullptr;  // the record whose whole range was appended last
   for (const PointerWord& w : info->words) {
     if (w.block_offset + 8 > limit_bytes) break;
     const std::uint64_t word = word_at(w);
     const Allocation* a = map.lookup_in(view, word);
-    if (a == nullptr) continue;
-    std::uint64_t start = a->base, bytes = a->bytes;
-    // Inside a large pooled segment, swap mode narrows the range (Note
-    // [Ranges inside a segment] in residency.cpp); elsewhere the allocation.
-    if (residency != nullptr && bytes > kSegmentBytes)
-      residency->narrow_kernel_range(word, *a, &start, &bytes);
-    if (n > 0 && out[n - 1].address == start && out[n - 1].bytes == bytes) continue;
+    if (a == nullptr || a == last) continue;
     if (n == RangeList::kCapacity) break;
-    out[n++] = Range{start, bytes, Access::read_write};
+    if (residency != nullptr && a->bytes > kSegmentBytes) [[unlikely]] {
+      // Inside a large pooled segment, swap mode narrows the range (Note
+      // [Ranges inside a segment] in residency.cpp).
+      const Residency::Span s = residency->narrow_kernel_range(word, *a);
+      last = nullptr;
+      if (n > 0 && out[n - 1].address == s.start && out[n - 1].bytes == s.bytes) continue;
+      out[n++] = Range{s.start, s.bytes, Access::read_write};
+      continue;
+    }
+    out[n++] = Range{a->base, a->bytes, Access::read_write};
+    last = a;
   }
   ranges.set_size(n);
 }

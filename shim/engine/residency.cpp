@@ -1047,22 +1047,15 @@ void Residency::learn_extents(const RangeList& ranges) {
 }
 
 // Call with lock() held (the launch path holds it).
-void Residency::narrow_kernel_range(std::uint64_t pointer, const Allocation& a, std::uint64_t* start,
-                                    std::uint64_t* bytes) {
-  *start = a.base;
-  *bytes = a.bytes;
-  if (a.bytes <= kSegmentBytes) return;  // a tensor of its own, or close enough
+Residency::Span Residency::narrow_kernel_range(std::uint64_t pointer, const Allocation& a) {
+  if (a.bytes <= kSegmentBytes) return Span{a.base, a.bytes};  // a tensor of its own, or close enough
   auto it = extents_.upper_bound(pointer);
   if (it != extents_.begin()) {
     --it;
-    if (pointer < it->first + it->second && it->first >= a.base) {
-      *start = pointer;
-      *bytes = std::min(it->first + it->second, a.base + a.bytes) - pointer;
-      return;
-    }
+    if (pointer < it->first + it->second && it->first >= a.base)
+      return Span{pointer, std::min(it->first + it->second, a.base + a.bytes) - pointer};
   }
-  *start = pointer;
-  *bytes = a.base + a.bytes - pointer;
+  return Span{pointer, a.base + a.bytes - pointer};
 }
 
 void Residency::update_peaks() {

@@ -174,8 +174,11 @@ class Residency {
   // What the application is told: the oversubscribed capacity.
   void memory_info(std::size_t* free_bytes, std::size_t* total_bytes);
   // Kernel ranges inside large pooled segments (Note [Ranges inside a segment]).
-  void narrow_kernel_range(std::uint64_t pointer, const Allocation& allocation, std::uint64_t* start,
-                           std::uint64_t* bytes);
+  // Returned by value, so that the launch scan keeps it in registers.
+  struct Span {
+    std::uint64_t start, bytes;
+  };
+  Span narrow_kernel_range(std::uint64_t pointer, const Allocation& allocation);
   // Records the exact ranges of an op (library call, copy, memset) that lie in
   // a pooled segment. Call with lock() held.
   void learn_extents(const RangeList& ranges);
