@@ -238,7 +238,7 @@ void LookaheadPolicy::choose_victims(std::span<const ChunkCandidate> resident, s
                                      std::uint64_t op_tick, std::vector<std::uint64_t>* victims)
 {
   struct Ranked {
-    int tier;        // 0: no further use, 1: predicted use or free, 2: unknown
+    int tier;        // 0: no further use, 1: predicted use or free, 2: unknown, 3: busy
     uint64_t order;  // smaller goes first within a tier
     uint64_t chunk;
   };
@@ -246,6 +246,10 @@ void LookaheadPolicy::choose_victims(std::span<const ChunkCandidate> resident, s
   eligible.reserve(resident.size());
   for (const ChunkCandidate& c : resident) {
     if (c.last_use_tick >= op_tick) {
+      continue;
+    }
+    if (c.busy) {  // Note [Victims that wait] in residency_policy.h
+      eligible.push_back({3, c.last_use_tick, c.chunk});
       continue;
     }
     const uint64_t next = planner_->next_use_op(c.chunk);

@@ -147,8 +147,9 @@ public:
   std::string_view name() const override { return "lookahead"; }
   // Order: slots the learned step does not use again (nor frees), then predicted uses
   // and frees (Note [Victim order]) furthest first, then slots with nothing predicted,
-  // least recently used first. Slots the op itself uses (last_use_tick >= op_tick) are
-  // never chosen.
+  // least recently used first; busy slots after all of those, least recently used
+  // first (Note [Victims that wait] in residency_policy.h). Slots the op itself uses
+  // (last_use_tick >= op_tick) are never chosen.
   void choose_victims(std::span<const ChunkCandidate> resident, std::size_t count, std::uint64_t op_tick,
                       std::vector<std::uint64_t>* victims) override;
   // None once the learned step is known to fit the budget (Note [Learned peak]).

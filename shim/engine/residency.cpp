@@ -721,10 +721,31 @@ CUresult Residency::bring_back(std::uint64_t chunk, CUmemGenericAllocationHandle
   return CUDA_SUCCESS;
 }
 
-void Residency::victim_candidates(bool include_planned, std::vector<policy::ChunkCandidate>* out) const {
-  for (std::uint64_t i = 0; i < arena_->chunk_count(); ++i)
-    if (chunks_[i].state.load(std::memory_order_relaxed) == kDevice && (include_planned || !planned(i)))
-      out->push_back({i, hot_[i] >> 8});
+std::uint64_t Residency::completed_tick() {
+  const RealDriver& r = real_driver();
+  for (const Epoch& e : epochs_) {
+    if (e.tick <= completed_tick_) continue;
+    for (CUevent event : e.events)
+      if (r.cuEventQuery(event) != CUDA_SUCCESS) return completed_tick_;
+    completed_tick_ = e.tick;  // epochs are in tick order: every one before it has completed too
+  }
+  return completed_tick_;
+}
+
+// Note [Victims that wait] in policy/residency_policy.h: a chunk is busy when
+// its last use comes after the newest epoch known complete (ops between epochs
+// are not tracked one by one, so this errs towards busy), or when the copy
+// that brought it back has not completed.
+void Residency::victim_candidates(bool include_planned, std::vector<policy::ChunkCandidate>* out) {
+  const RealDriver& r = real_driver();
+  const std::uint64_t done = completed_tick();
+  for (std::uint64_t i = 0; i < arena_->chunk_count(); ++i) {
+    if (chunks_[i].state.load(std::memory_order_relaxed) != kDevice || (!include_planned && planned(i))) continue;
+    const std::uint64_t last_use = hot_[i] >> 8;
+    const bool busy =
+        last_use > done || (chunks_[i].ready != nullptr && r.cuEventQuery(chunks_[i].ready) != CUDA_SUCCESS);
+    out->push_back({i, last_use, busy});
+  }
 }
 
 // Note [Plans]

@@ -246,7 +246,10 @@ class Residency {
   CUresult bring_back(std::uint64_t chunk, CUmemGenericAllocationHandle handle, CUstream stream);
   // Resident chunks the policy may choose from, skipping those the current
   // plan needs unless `include_planned`.
-  void victim_candidates(bool include_planned, std::vector<policy::ChunkCandidate>* out) const;
+  void victim_candidates(bool include_planned, std::vector<policy::ChunkCandidate>* out);
+  // The newest tick whose ops are known complete: every epoch up to it has
+  // completed (asks the driver about epochs not known complete yet).
+  std::uint64_t completed_tick();
   bool planned(std::uint64_t chunk) const { return plan_gen_ != 0 && planned_[chunk] == plan_gen_; }
   CUresult obtain_device_memory(std::uint64_t op_tick, CUmemGenericAllocationHandle* handle);
   // Victims whose eviction copy fails before an op gives up (Note [Driver failures]).
@@ -331,6 +334,7 @@ class Residency {
   std::vector<PendingSmall> pending_small_;
   std::vector<std::uint64_t> evicting_;  // chunks whose eviction copy is in flight, oldest first
   std::deque<Epoch> epochs_;            // oldest first (Note [Epoch fences])
+  std::uint64_t completed_tick_ = 0;    // completed_tick()'s answer last time
   bool in_prepare_ = false;
   bool been_short_ = false;  // an op has evicted on demand (Note [Headroom once short])
   std::vector<HostSlotRelease> pending_slots_;

@@ -110,6 +110,22 @@ TEST_F(Fixture, PolicyEvictsTheFurthestNextUseFirst) {
   EXPECT_EQ(victims, (std::vector<uint64_t>{kSlotC, kSlotB, 20}));
 }
 
+// Note [Victims that wait] in policy/residency_policy.h.
+TEST_F(Fixture, PolicyTakesIdleChunksBeforeBusyOnesAndTheOldestBusyFirst) {
+  run_steps(6);
+  LookaheadPolicy policy(&planner);
+  // As above, but D (furthest next use) and C are busy: their last uses may still be
+  // running. Every idle chunk goes first, even A, needed next; then C, the older busy one.
+  const ChunkCandidate resident[] = {{kSlotA, tick, false}, {kSlotB, tick - 3, false}, {kSlotC, tick - 2, true},
+                                     {kSlotD, tick, true}, {20, 1, false}};
+  std::vector<uint64_t> victims;
+  policy.choose_victims(resident, 5, tick + 1, &victims);
+  EXPECT_EQ(victims, (std::vector<uint64_t>{kSlotB, kSlotA, 20, kSlotC, kSlotD}));
+  victims.clear();
+  policy.choose_victims(resident, 2, tick + 1, &victims);
+  EXPECT_EQ(victims, (std::vector<uint64_t>{kSlotB, kSlotA}));
+}
+
 
 // A step with buffers freed inside it (Note [Predicted frees] in next_use.h): persistent
 // V and W, and per step an activation X (allocated before op 0, last used at op 3,

@@ -225,7 +225,9 @@ void ChunkEngine::candidates(bool include_planned, std::vector<policy::ChunkCand
   out->reserve(out->size() + resident_.size());
   for (uint64_t c : resident_) {
     if (include_planned || plan_gen_ == 0 || chunks_[c].planned_gen != plan_gen_) {
-      out->push_back({c, chunks_[c].last_use_tick});
+      // Note [Victims that wait] in policy/residency_policy.h: known exactly here.
+      const Chunk& chunk = chunks_[c];
+      out->push_back({c, chunk.last_use_tick, !sim_.done(chunk.last_use) || !sim_.done(chunk.ready)});
     }
   }
 }
