@@ -2,7 +2,9 @@
 // its own file and gets the arguments after its name.
 #pragma once
 
+#include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 
 namespace oversub::trace::cli {
@@ -23,6 +25,10 @@ struct Subcommand {
 
 // Prints "usage: oversub-trace NAME SYNOPSIS" to stderr and returns exit_usage.
 int usage_error(const Subcommand& command, std::string_view problem);
+// An argument that no option of `command` took: an unknown option, or the command's one
+// FILE ("-" reads standard input). Stores it in *path and returns exit_ok, or prints the
+// usage error (unknown option, more than one FILE) and returns exit_usage.
+int take_file(const Subcommand& command, std::string_view argument, std::optional<std::string>* path);
 // Prints "oversub-trace: MESSAGE" to stderr and returns exit_failure.
 int failure(std::string_view message);
 

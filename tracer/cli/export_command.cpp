@@ -70,12 +70,8 @@ int run_export(Arguments arguments)
         if (value.empty()) return usage_error(export_command, "empty output path");
         output = std::string(value);
       }
-    } else if (argument.starts_with("-") && argument != "-") {
-      return usage_error(export_command, "unknown option '" + std::string(argument) + "'");
-    } else if (path) {
-      return usage_error(export_command, "more than one FILE");
-    } else {
-      path = std::string(argument);
+    } else if (const int status = take_file(export_command, argument, &path); status != exit_ok) {
+      return status;
     }
   }
   if (!perfetto) return usage_error(export_command, "missing --perfetto (the only export format so far)");

@@ -71,6 +71,16 @@ int usage_error(const Subcommand& command, std::string_view problem)
   return exit_usage;
 }
 
+int take_file(const Subcommand& command, std::string_view argument, std::optional<std::string>* path)
+{
+  if (argument.starts_with("-") && argument != "-") {
+    return usage_error(command, "unknown option '" + std::string(argument) + "'");
+  }
+  if (*path) return usage_error(command, "more than one FILE");
+  *path = std::string(argument);
+  return exit_ok;
+}
+
 int failure(std::string_view message)
 {
   std::fprintf(stderr, "oversub-trace: %.*s\n", static_cast<int>(message.size()), message.data());

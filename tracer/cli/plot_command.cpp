@@ -132,12 +132,8 @@ int run_plot(Arguments arguments)
                                              std::to_string(low) + " to " + std::to_string(max_plot_side));
       }
       (width ? options.width : options.height) = *pixels;
-    } else if (argument.starts_with("-") && argument != "-") {
-      return usage_error(plot_command, "unknown option '" + std::string(argument) + "'");
-    } else if (path) {
-      return usage_error(plot_command, "more than one FILE");
-    } else {
-      path = std::string(argument);
+    } else if (const int status = take_file(plot_command, argument, &path); status != exit_ok) {
+      return status;
     }
   }
   if (!path) return usage_error(plot_command, "missing FILE");

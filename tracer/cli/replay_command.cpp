@@ -142,12 +142,8 @@ int run_replay(Arguments arguments)
         if (!count) return usage_error(replay_command, std::string(argument) + " must be a whole number from 0 to 100");
         (argument == "--steps" ? extra_steps : params.tflms_ahead_ops) = *count;
       }
-    } else if (argument.starts_with("-") && argument != "-") {
-      return usage_error(replay_command, "unknown option '" + std::string(argument) + "'");
-    } else if (path) {
-      return usage_error(replay_command, "more than one FILE");
-    } else {
-      path = std::string(argument);
+    } else if (const int status = take_file(replay_command, argument, &path); status != exit_ok) {
+      return status;
     }
   }
   if (!path) return usage_error(replay_command, "missing FILE");

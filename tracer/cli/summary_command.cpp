@@ -29,12 +29,8 @@ int run_summary(Arguments arguments)
     }
     if (argument == "--json") {
       json = true;
-    } else if (argument.starts_with("-") && argument != "-") {
-      return usage_error(summary_command, "unknown option '" + std::string(argument) + "'");
-    } else if (path) {
-      return usage_error(summary_command, "more than one FILE");
-    } else {
-      path = std::string(argument);
+    } else if (const int status = take_file(summary_command, argument, &path); status != exit_ok) {
+      return status;
     }
   }
   if (!path) return usage_error(summary_command, "missing FILE");
