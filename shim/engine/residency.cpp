@@ -1067,9 +1067,9 @@ void Residency::learn_extents(const RangeList& ranges) {
   }
 }
 
-// Call with lock() held (the launch path holds it).
+// Call with lock() held (the launch path holds it), for an allocation over
+// kSegmentBytes (the launch scan tests that; a smaller one is a tensor of its own).
 Residency::Span Residency::narrow_kernel_range(std::uint64_t pointer, const Allocation& a) {
-  if (a.bytes <= kSegmentBytes) return Span{a.base, a.bytes};  // a tensor of its own, or close enough
   auto it = extents_.upper_bound(pointer);
   if (it != extents_.begin()) {
     --it;

@@ -173,7 +173,8 @@ class Residency {
 
   // What the application is told: the oversubscribed capacity.
   void memory_info(std::size_t* free_bytes, std::size_t* total_bytes);
-  // Kernel ranges inside large pooled segments (Note [Ranges inside a segment]).
+  // Kernel ranges inside large pooled segments (Note [Ranges inside a segment]);
+  // only for allocations over kSegmentBytes.
   // Returned by value, so that the launch scan keeps it in registers.
   struct Span {
     std::uint64_t start, bytes;
