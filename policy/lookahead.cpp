@@ -12,11 +12,13 @@ LookaheadPlanner::LookaheadPlanner(uint64_t slot_capacity, LookaheadParams param
     learner_(params.learner),
     capacity_(slot_capacity),
     next_use_(new std::atomic<uint64_t>[slot_capacity]),
-    free_op_(new std::atomic<uint64_t>[slot_capacity])
+    free_op_(new std::atomic<uint64_t>[slot_capacity]),
+    shared_slot_(new std::atomic<uint8_t>[slot_capacity])
 {
   for (uint64_t i = 0; i < capacity_; ++i) {
     next_use_[i].store(unknown, std::memory_order_relaxed);
     free_op_[i].store(unknown, std::memory_order_relaxed);
+    shared_slot_[i].store(0, std::memory_order_relaxed);
   }
 }
 
@@ -29,6 +31,9 @@ void LookaheadPlanner::on_alloc(AllocId id, uint64_t bytes, SiteId site, uint64_
     std::vector<AllocId>& users = shared_slots_[first_slot];
     live_slots_ += users.empty() ? 1 : 0;
     users.push_back(id);
+    if (first_slot < capacity_) {
+      shared_slot_[first_slot].store(1, std::memory_order_relaxed);  // Note [Evicting early]
+    }
   } else {
     live_slots_ += slot_count;
   }
@@ -39,6 +44,7 @@ void LookaheadPlanner::on_alloc(AllocId id, uint64_t bytes, SiteId site, uint64_
   for (uint32_t k = 0; !shared && k < slot_count && first_slot + k < capacity_; ++k) {
     next_use_[first_slot + k].store(unknown, std::memory_order_relaxed);
     free_op_[first_slot + k].store(unknown, std::memory_order_relaxed);
+    shared_slot_[first_slot + k].store(0, std::memory_order_relaxed);
   }
 }
 
@@ -112,7 +118,7 @@ void LookaheadPlanner::mark_shared(uint64_t slot, bool predicting, bool complete
   next_use_[slot].store(value, std::memory_order_relaxed);
 }
 
-void LookaheadPlanner::on_op(uint64_t op_index, const OpEvent& op)
+void LookaheadPlanner::on_op(uint64_t op_index, const OpEvent& op, int64_t now_ns)
 {
   const OpPosition pos = learner_.on_op(op);
   last_op_index_ = op_index;
@@ -124,6 +130,7 @@ void LookaheadPlanner::on_op(uint64_t op_index, const OpEvent& op)
   // Note [Learned peak]
   learned_peak_slots_.store(ready() ? peak_slots_ : 0, std::memory_order_relaxed);
   const bool complete = predicting && learner_.predictor().complete(pos.template_id);
+  record_live(pos, op_index, now_ns);
   for (const Access& a : op.accesses.items()) {
     const auto it = allocs_.find(a.alloc_id);
     if (it == allocs_.end()) {
@@ -163,6 +170,116 @@ void LookaheadPlanner::on_op(uint64_t op_index, const OpEvent& op)
       }
     }
   }
+}
+
+// Note [Evicting early]: ops from the peak until live memory is back within the budget
+// (a whole period if it never is).
+uint32_t LookaheadPlanner::fits_after_peak() const
+{
+  const auto period = static_cast<uint32_t>(live_by_phase_.size());
+  for (uint32_t d = 1; d < period; ++d) {
+    if (live_by_phase_[(curve_peak_phase_ + d) % period] <= budget_slots_) {
+      return d;
+    }
+  }
+  return period;
+}
+
+// Note [Early or on demand]: called at the first op of each step (phase 0).
+void LookaheadPlanner::time_step(int64_t now_ns)
+{
+  const bool timed = now_ns >= 0 && step_started_ns_ >= 0;
+  const int64_t took = timed ? now_ns - step_started_ns_ : 0;
+  step_started_ns_ = now_ns;
+  if (!curve_valid_ || budget_slots_ == 0 || live_by_phase_[curve_peak_phase_] <= budget_slots_) {
+    trial_ = Trial::none;  // nothing to choose: the step fits, or is not known yet
+    early_.store(false, std::memory_order_relaxed);
+    return;
+  }
+  switch (trial_) {
+    case Trial::none:  // the first whole step that could evict early runs on demand
+      trial_ = Trial::on_demand;
+      early_.store(false, std::memory_order_relaxed);
+      break;
+    case Trial::on_demand:
+      on_demand_step_ns_ = took;
+      trial_ = Trial::early_first;  // not timed: the host's lead on the device changes in it
+      early_.store(true, std::memory_order_relaxed);
+      break;
+    case Trial::early_first:
+      trial_ = Trial::early;
+      break;
+    case Trial::early:
+      early_step_ns_ = took;
+      trial_ = Trial::decided;
+      // Without a clock (now_ns < 0) there is nothing to compare: evict early.
+      early_.store(!timed || early_step_ns_ <= on_demand_step_ns_, std::memory_order_relaxed);
+      break;
+    case Trial::decided:
+      break;
+  }
+}
+
+LookaheadPlanner::EarlyReport LookaheadPlanner::early_report() const
+{
+  switch (trial_) {
+    case Trial::none:
+      return {};
+    case Trial::decided:
+      return {evicts_early() ? EarlyChoice::early : EarlyChoice::on_demand, on_demand_step_ns_, early_step_ns_};
+    default:
+      return {EarlyChoice::trying, 0, 0};
+  }
+}
+
+// Note [Evicting early]
+void LookaheadPlanner::record_live(const OpPosition& pos, uint64_t op_index, int64_t now_ns)
+{
+  const auto publish = [&](uint64_t rise, uint64_t peak_op, uint64_t fits_op) {
+    rise_slots_.store(rise, std::memory_order_relaxed);
+    rise_peak_op_.store(peak_op, std::memory_order_relaxed);
+    rise_fits_op_.store(fits_op, std::memory_order_relaxed);
+  };
+  if (!ready() || !pos.matched || pos.period_ops == 0) {
+    publish(0, unknown, unknown);
+    return;
+  }
+  const uint32_t period = pos.period_ops;
+  if (curve_template_ != pos.template_id || live_by_phase_.size() != period) {
+    curve_template_ = pos.template_id;
+    live_by_phase_.assign(period, kNotRecorded);
+    curve_unrecorded_ = period;
+    curve_valid_ = false;
+    trial_ = Trial::none;
+    step_started_ns_ = -1;
+  }
+  const uint32_t phase = pos.phase % period;
+  curve_unrecorded_ -= live_by_phase_[phase] == kNotRecorded ? 1 : 0;
+  live_by_phase_[phase] = live_slots_;
+  if (phase == 0) {
+    time_step(now_ns);
+  }
+  // The peak, and where live memory fits the budget again after it, are found again
+  // once per step, when the step's curve is whole (and when the budget changes).
+  if (curve_unrecorded_ == 0 &&
+      (phase + 1 == period || !curve_valid_ || curve_budget_slots_ != budget_slots_)) {
+    curve_peak_phase_ = static_cast<uint32_t>(
+      std::max_element(live_by_phase_.begin(), live_by_phase_.end()) - live_by_phase_.begin());
+    curve_budget_slots_ = budget_slots_;
+    curve_fits_after_peak_ = fits_after_peak();
+    if (!curve_valid_ || curve_budget_slots_ != budget_slots_) {
+      trial_ = Trial::none;  // a new curve or budget: choose again
+    }
+    curve_valid_ = true;
+  }
+  if (!curve_valid_) {
+    publish(0, unknown, unknown);
+    return;
+  }
+  const uint64_t peak = live_by_phase_[curve_peak_phase_];
+  const uint32_t distance = (curve_peak_phase_ + period - phase) % period;
+  publish(peak > live_slots_ && distance > 0 ? peak - live_slots_ : 0, op_index + distance,
+          op_index + distance + curve_fits_after_peak_);
 }
 
 void LookaheadPlanner::upcoming(uint64_t from_op, size_t max_entries, std::vector<uint64_t>* out) const
@@ -281,6 +398,59 @@ std::uint64_t LookaheadPolicy::proactive_evictions(std::uint64_t wanted, std::ui
 {
   const uint64_t peak = planner_->learned_peak_slots();
   return peak != 0 && peak <= budget_chunks ? 0 : wanted;
+}
+
+ResidencyPolicy::Rise LookaheadPolicy::predicted_rise(std::uint64_t budget_chunks) const
+{
+  const uint64_t peak = planner_->learned_peak_slots();
+  if (peak == 0 || peak <= budget_chunks) {
+    return {};
+  }
+  if (!planner_->evicts_early()) {
+    return {};  // Note [Early or on demand]
+  }
+  const uint64_t peak_op = planner_->rise_peak_op();
+  const uint64_t fits_op = planner_->rise_fits_op();
+  if (peak_op == LookaheadPlanner::unknown || fits_op == LookaheadPlanner::unknown) {
+    return {};
+  }
+  return Rise{planner_->rise_slots(), peak_op, fits_op};
+}
+
+void LookaheadPolicy::choose_early_victims(std::span<const ChunkCandidate> resident, std::size_t count,
+                                           std::uint64_t op_tick, const Rise& rise,
+                                           std::vector<std::uint64_t>* victims)
+{
+  struct Ranked {
+    uint64_t returns;  // the tick its memory would be wanted back (or freed); larger goes first
+    uint64_t chunk;
+  };
+  std::vector<Ranked> eligible;
+  for (const ChunkCandidate& c : resident) {
+    if (c.last_use_tick >= op_tick || planner_->shared_slot(c.chunk)) {
+      continue;
+    }
+    const uint64_t next = planner_->next_use_op(c.chunk);
+    const uint64_t freed = planner_->free_op(c.chunk);
+    if (freed != LookaheadPlanner::unknown && freed >= op_tick) {
+      // Freed, not used, after the peak: one copy out, none back.
+      if (freed > rise.peak_tick) {
+        eligible.push_back({freed, c.chunk});
+      }
+    } else if (next == LookaheadPlanner::no_use) {
+      eligible.push_back({LookaheadPlanner::no_use, c.chunk});
+    } else if (next != LookaheadPlanner::unknown && next >= rise.fits_tick) {
+      eligible.push_back({next, c.chunk});
+    }
+  }
+  count = std::min(count, eligible.size());
+  std::partial_sort(eligible.begin(), eligible.begin() + static_cast<std::ptrdiff_t>(count), eligible.end(),
+                    [](const Ranked& a, const Ranked& b) {
+                      return a.returns != b.returns ? a.returns > b.returns : a.chunk < b.chunk;
+                    });
+  for (std::size_t i = 0; i < count; ++i) {
+    victims->push_back(eligible[i].chunk);
+  }
 }
 
 }  // namespace oversub::policy

@@ -55,7 +55,9 @@ public:
   void on_alloc(AllocId id, uint64_t bytes, SiteId site, uint64_t first_slot, uint32_t slot_count, bool shared);
   void on_free(AllocId id);
   // `op_index`: the engine's number for this op (Note [Predicted next use]), increasing.
-  void on_op(uint64_t op_index, const OpEvent& op);
+  // `now_ns`: the engine's clock when it saw the op (-1: none), for Note [Early or on
+  // demand]; the planner only takes differences of it.
+  void on_op(uint64_t op_index, const OpEvent& op, int64_t now_ns = -1);
   void on_sync(const SyncEvent& sync) { learner_.on_sync(sync); }
 
   // Whether predictions are made: the step is learned and its uses are complete.
@@ -81,9 +83,38 @@ public:
     return slot < capacity_ ? free_op_[slot].load(std::memory_order_relaxed) : unknown;
   }
 
+  // Whether small allocations share the slot (Note [Slots]). Safe from another thread.
+  bool shared_slot(uint64_t slot) const
+  {
+    return slot < capacity_ && shared_slot_[slot].load(std::memory_order_relaxed) != 0;
+  }
+
   // Note [Learned peak]: the most slots live allocations have held at once, over
   // everything observed; 0 until the step is learned. Safe from another thread.
   uint64_t learned_peak_slots() const { return learned_peak_slots_.load(std::memory_order_relaxed); }
+  // Note [Evicting early]: the engine's budget, in slots (0: none told, nothing rises).
+  // Called on the thread that feeds the events; it takes effect from the next op.
+  void set_budget_slots(uint64_t slots) { budget_slots_ = slots; }
+  // After the last op observed: how many slots live memory is predicted to grow by
+  // before the learned step's peak, the op index of that peak, and the op index from
+  // which live memory is back within the budget after it; 0, `unknown`, `unknown`
+  // until a whole step's live memory has been recorded. Safe from another thread
+  // (each value alone; they may straddle one op).
+  uint64_t rise_slots() const { return rise_slots_.load(std::memory_order_relaxed); }
+  uint64_t rise_peak_op() const { return rise_peak_op_.load(std::memory_order_relaxed); }
+  uint64_t rise_fits_op() const { return rise_fits_op_.load(std::memory_order_relaxed); }
+  // Note [Early or on demand]: whether the rise is to be acted on now. Safe from another
+  // thread.
+  bool evicts_early() const { return early_.load(std::memory_order_relaxed); }
+  // Where the choice stands, for the report (the planner's thread only): `none` while
+  // there is nothing to choose (the step is not known, or it fits the budget).
+  enum class EarlyChoice : uint8_t { none, trying, early, on_demand };
+  struct EarlyReport {
+    EarlyChoice choice = EarlyChoice::none;
+    int64_t on_demand_step_ns = 0;  // the steps timed, once chosen
+    int64_t early_step_ns = 0;
+  };
+  EarlyReport early_report() const;
 
   const StepLearner& learner() const { return learner_; }
   uint64_t ops_observed() const { return ops_observed_; }
@@ -98,18 +129,43 @@ private:
   };
   void mark(uint64_t slot, uint64_t value, uint64_t op_index);
   void mark_shared(uint64_t slot, bool predicting, bool complete, const OpPosition& pos, uint64_t op_index);
+  void record_live(const OpPosition& pos, uint64_t op_index, int64_t now_ns);
 
   LookaheadParams params_;
   StepLearner learner_;
   uint64_t capacity_;
   std::unique_ptr<std::atomic<uint64_t>[]> next_use_;
   std::unique_ptr<std::atomic<uint64_t>[]> free_op_;
+  std::unique_ptr<std::atomic<uint8_t>[]> shared_slot_;
   std::unordered_map<AllocId, Placement> allocs_;
   std::unordered_map<uint64_t, std::vector<AllocId>> shared_slots_;  // slot -> its allocations
   std::unordered_map<LogicalId, AllocId> live_by_logical_;
   uint64_t live_slots_ = 0;
   uint64_t peak_slots_ = 0;
   std::atomic<uint64_t> learned_peak_slots_{0};
+  // Note [Evicting early]: live slots while the op at each phase ran, in the last step
+  // (kNotRecorded where not yet seen), and the phase of their maximum.
+  static constexpr uint64_t kNotRecorded = ~uint64_t{0};
+  TemplateId curve_template_ = no_template;
+  std::vector<uint64_t> live_by_phase_;
+  uint64_t curve_unrecorded_ = 0;
+  uint32_t curve_peak_phase_ = 0;
+  uint32_t curve_fits_after_peak_ = 0;  // ops from the peak until live slots fit the budget
+  bool curve_valid_ = false;
+  uint64_t budget_slots_ = 0;
+  uint64_t curve_budget_slots_ = 0;  // the budget curve_fits_after_peak_ was found for
+  uint32_t fits_after_peak() const;
+  // Note [Early or on demand]
+  enum class Trial : uint8_t { none, on_demand, early_first, early, decided };
+  Trial trial_ = Trial::none;
+  int64_t step_started_ns_ = -1;
+  int64_t on_demand_step_ns_ = 0;
+  int64_t early_step_ns_ = 0;
+  std::atomic<bool> early_{false};
+  void time_step(int64_t now_ns);
+  std::atomic<uint64_t> rise_slots_{0};
+  std::atomic<uint64_t> rise_peak_op_{unknown};
+  std::atomic<uint64_t> rise_fits_op_{unknown};
   uint64_t last_op_index_ = 0;
   uint64_t ops_observed_ = 0;
   uint64_t predictions_broken_ = 0;
@@ -140,6 +196,60 @@ private:
 // where evicting it would leave that request to evict again: under sustained pressure
 // (a forward pass piling up activations) that is one eviction fewer each time.
 //
+// Note [Evicting early]
+// ~~~~~~~~~~~~~~~~~~~~~
+// On demand, an eviction starts when an op finds memory full, so in a forward pass
+// that outgrows the budget the device-to-host link idles until the budget is reached
+// and then runs flat out while the ops wait for it. When the step is link-bound
+// (BERT-large at half its footprint on a PCIe host) that idle start is what the step
+// loses against vDNN, which offloads from the first layer on. Evicting the same
+// victims earlier costs nothing more: Belady's victims for the peak are the chunks
+// whose next use comes furthest after it, and most exist long before it (the first
+// layers' activations, the optimizer state), so their copies can run as soon as
+// their last use before the peak has been issued.
+// So the planner records how many slots live allocations hold while each op of the
+// step runs (the last step's curve) and the phase of its maximum; after each op it
+// publishes the rise still to come before that peak (peak less the slots live now)
+// and the op index of the peak. When the learned peak exceeds the budget, the engine
+// keeps that many chunks free or on their way, choosing the victims whose predicted
+// next use (or free) lies beyond the peak, furthest first: the growth then lands in
+// memory that was emptied ahead of it, and the chunks moved are the ones the peak
+// would have forced out anyway. Chunks needed before the peak are never taken for
+// this, so nothing evicted early has to come back before the peak. The engines ask
+// only where they keep headroom (after an op that took the slow path), off the hot
+// path. The curve is the previous step's: a step that changes shape is predicted one
+// step late, and ops short of memory still evict on demand. Two more rules come from
+// the replay:
+//  - the victims are never slots small allocations share: the slot being filled takes
+//    new small buffers after its prediction was made, and they are used at once (a
+//    3D U-Net's batch-norm statistics: its early eviction was cancelled every few ops,
+//    and each cancelled copy made the next op wait for the whole queue);
+//  - the rise runs to the step's peak wherever it lies, past the device sync that ends
+//    a step included: evicting during the optimizer, while the link idles, for the
+//    next forward pass is most of the gain on BERT-large (427 to 390 ms at half its
+//    footprint on h100-sxm).
+//
+// Note [Early or on demand]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~
+// Evicting early pays only where the link limits the step. Where compute does (a fast
+// link: gh200, the V100's NVLink), on-demand evictions already hide behind compute,
+// and early ones cost a little: busy victims hold up our in-order device-to-host queue
+// until the device reaches their ops, and copies still queued at the step's device
+// sync lengthen the step (BERT-large on v100-32gb-nvlink at 75%: 977 ms against 968
+// ms on demand). Which case a step is depends on the link's speed against the
+// kernels', which neither the planner nor the shim knows ahead. So it is measured:
+// once the memory curve is whole and its peak exceeds the budget, the planner times
+// one step on demand and then, evicting early, a second one (the first step evicting
+// early is not timed: the host's lead on the device changes in it, and its time is
+// not the mode's), and keeps the faster mode for as long as the template and the
+// budget stay. A step is timed from its phase 0 to the next on the engine's clock,
+// given with each op (the shim's planner thread reads CLOCK_MONOTONIC as it drains
+// its ring; the replay gives simulated host time); the planner only takes
+// differences. Without a clock nothing can be compared, and it evicts early. The
+// replay's measured step comes after the choice settles (Note [Replay steps] in
+// tracer/replay/workload.h). Across the policy benchmarks this chose the faster mode
+// in all but one row of 108.
+//
 // The ResidencyPolicy face of the planner: victims by furthest predicted next use.
 class LookaheadPolicy final : public ResidencyPolicy {
 public:
@@ -154,6 +264,12 @@ public:
                       std::vector<std::uint64_t>* victims) override;
   // None once the learned step is known to fit the budget (Note [Learned peak]).
   std::uint64_t proactive_evictions(std::uint64_t wanted, std::uint64_t budget_chunks) const override;
+  // Note [Evicting early]: the planner's predicted rise, once the learned peak exceeds
+  // the budget; victims by furthest predicted next use (or free) beyond the rise's tick,
+  // busy or not.
+  Rise predicted_rise(std::uint64_t budget_chunks) const override;
+  void choose_early_victims(std::span<const ChunkCandidate> resident, std::size_t count, std::uint64_t op_tick,
+                            const Rise& rise, std::vector<std::uint64_t>* victims) override;
 
 private:
   const LookaheadPlanner* planner_;

@@ -67,6 +67,24 @@ class ResidencyPolicy {
   {
     return wanted;
   }
+  // Note [Evicting early] in policy/lookahead.h: how many chunks the engine should have
+  // free or on their way now, ahead of a predicted rise of live memory that the budget
+  // cannot hold; the tick of the peak it rises to, and the first tick after it at which
+  // live memory fits the budget again. None by default: only a policy that learned the
+  // step's memory curve knows.
+  struct Rise {
+    std::uint64_t chunks = 0;
+    std::uint64_t peak_tick = 0;
+    std::uint64_t fits_tick = 0;
+  };
+  virtual Rise predicted_rise(std::uint64_t /*budget_chunks*/) const { return {}; }
+  // Appends at most `count` victims for the rise, best first: only chunks not needed
+  // again before live memory fits the budget (or freed, unused, after the peak).
+  virtual void choose_early_victims(std::span<const ChunkCandidate> /*resident*/, std::size_t /*count*/,
+                                    std::uint64_t /*op_tick*/, const Rise& /*rise*/,
+                                    std::vector<std::uint64_t>* /*victims*/)
+  {
+  }
   // Whether after_op is worth calling (it is on the hot path otherwise).
   virtual bool plans_ahead() const { return false; }
   virtual void after_op(std::uint64_t /*op_tick*/, std::span<const std::uint64_t> /*chunks*/, Decisions* /*out*/) {}

@@ -106,7 +106,9 @@ constexpr Setting kSettings[] = {
     {{"OVERSUB_POLICY", "enum", "lookahead", "lookahead or lru",
       "how chunks are chosen for eviction: lookahead learns the training step from the op stream and evicts "
       "the chunk whose next use is furthest away (least recently used first until the step is learned), "
-      "among chunks whose last use has finished before any still in use on the device; "
+      "among chunks whose last use has finished before any still in use on the device; once the step's memory "
+      "curve is known and its peak exceeds the budget, it times a step evicting ahead of the peak against one "
+      "evicting on demand and keeps the faster; "
       "lru evicts the least recently used chunk", true},
      [](Config* c, std::string_view v) {
        if (v == "lookahead") c->policy = PolicyKind::lookahead;

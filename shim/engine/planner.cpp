@@ -64,6 +64,12 @@ void Planner::push_free(std::uint64_t base) {
 
 std::size_t Planner::drain() {
   const std::uint64_t head = head_.load(std::memory_order_acquire);
+  // Note [Early or on demand] in policy/lookahead.h: the planner times steps from when
+  // it sees their first op. The ring is drained every 50 us at most, so one reading
+  // per batch is as good as one per op at the scale of a step.
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  const std::int64_t now_ns = std::int64_t(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
   std::uint64_t tail = tail_.load(std::memory_order_relaxed);
   std::size_t ops = 0;
   while (tail < head) {
@@ -101,7 +107,8 @@ std::size_t Planner::drain() {
           op.accesses.add(policy::Access{it->second.id, first, last - first + 1,
                                          static_cast<policy::AccessMode>(range.access)});
         }
-        planner_.on_op(r.a, op);
+        planner_.set_budget_slots(engine_->budget_for_planner());
+        planner_.on_op(r.a, op, now_ns);
         tail += 1 + r.count;
         ++ops;
         break;
@@ -113,6 +120,22 @@ std::size_t Planner::drain() {
   }
   tail_.store(tail, std::memory_order_release);
   return ops;
+}
+
+// Says what Note [Early or on demand] chose, with the step times it compared, when the
+// choice changes.
+void Planner::report_early_choice() {
+  using Choice = policy::LookaheadPlanner::EarlyChoice;
+  const policy::LookaheadPlanner::EarlyReport r = planner_.early_report();
+  // Only a change of decision: a step learned again chooses again, mostly the same.
+  if (r.choice == reported_choice_ || r.choice == Choice::none || r.choice == Choice::trying) return;
+  reported_choice_ = r.choice;
+  if (r.choice == Choice::early)
+    log_info("lookahead: evicting ahead of the step's memory peak (a step took %.1f ms so, %.1f ms on demand)",
+             double(r.early_step_ns) / 1e6, double(r.on_demand_step_ns) / 1e6);
+  else if (r.choice == Choice::on_demand)
+    log_info("lookahead: evicting on demand only (a step took %.1f ms so, %.1f ms evicting ahead of the peak)",
+             double(r.on_demand_step_ns) / 1e6, double(r.early_step_ns) / 1e6);
 }
 
 void Planner::run() {
@@ -131,6 +154,7 @@ void Planner::run() {
         log_info("lookahead: lost the step at op %" PRIu64 "; on demand until it is learned again",
                  planner_.ops_observed());
     }
+    report_early_choice();
     if (since_plan > 0 && ready && window_ops_ > 0) {
       upcoming_.clear();
       planner_.upcoming(engine_->current_tick(), engine_->plan_capacity(), &upcoming_);

@@ -86,6 +86,7 @@ class Planner {
   }
   void run();
   std::size_t drain();  // ops consumed
+  void report_early_choice();
 
   Residency* engine_;
   std::uint64_t base_;
@@ -108,6 +109,7 @@ class Planner {
   std::map<std::uint64_t, Live> live_;  // by base address
   policy::AllocId next_id_ = 1;
   std::vector<std::uint64_t> upcoming_;
+  policy::LookaheadPlanner::EarlyChoice reported_choice_ = policy::LookaheadPlanner::EarlyChoice::none;
   bool was_ready_ = false;
 };
 

@@ -543,19 +543,36 @@ void Residency::keep_headroom(std::uint64_t op_tick) {
   if (!been_short_) return;
   if (planner_ && planner_->plans()) return;  // the plans keep room (Note [Plans])
   const std::uint64_t want = std::max<std::uint64_t>(2, budget_chunks_ / 16);
-  const std::uint64_t available =
-      free_device_.size() + evicting_.size() + (budget_chunks_ > device_created_ ? budget_chunks_ - device_created_ : 0);
-  if (available >= want) return;
-  const std::uint64_t count = policy_->proactive_evictions(want - available, budget_chunks_);
-  if (count == 0) return;  // Note [Policy decisions]: nothing needs to move
+  const auto available = [&] {
+    return free_device_.size() + evicting_.size() +
+           (budget_chunks_ > device_created_ ? budget_chunks_ - device_created_ : 0);
+  };
+  const auto evict_all = [&](const std::vector<std::uint64_t>& victims) {
+    for (std::uint64_t v : victims) {
+      const CUresult res = start_eviction(v);
+      if (res != CUDA_SUCCESS && res != kVictimVanished) return false;
+    }
+    return true;
+  };
   std::vector<policy::ChunkCandidate> resident;
-  victim_candidates(false, &resident);
   std::vector<std::uint64_t> victims;
-  policy_->choose_victims(resident, count, op_tick, &victims);
-  for (std::uint64_t v : victims) {
-    const CUresult res = start_eviction(v);
-    if (res != CUDA_SUCCESS && res != kVictimVanished) break;
+  if (const std::uint64_t now = available(); now < want) {
+    const std::uint64_t count = policy_->proactive_evictions(want - now, budget_chunks_);
+    if (count == 0) return;  // Note [Policy decisions]: nothing needs to move, early or not
+    victim_candidates(false, &resident);
+    policy_->choose_victims(resident, count, op_tick, &victims);
+    if (!evict_all(victims)) return;
   }
+  // Note [Evicting early] in policy/lookahead.h. Chunks of the op being prepared are
+  // never victims (last use op_tick): it has not been launched yet.
+  const policy::ResidencyPolicy::Rise rise = policy_->predicted_rise(budget_chunks_);
+  const std::uint64_t now = available();
+  if (rise.chunks <= now) return;
+  resident.clear();
+  victims.clear();
+  victim_candidates(false, &resident);
+  policy_->choose_early_victims(resident, rise.chunks - now, op_tick, rise, &victims);
+  evict_all(victims);
 }
 
 CUresult Residency::obtain_device_memory(std::uint64_t op_tick, CUmemGenericAllocationHandle* handle) {

@@ -192,6 +192,8 @@ class Residency {
   // How many chunks a plan may keep resident: the budget less room for new
   // allocations and on-demand misses.
   std::size_t plan_capacity() const { return plan_capacity_.load(std::memory_order_relaxed); }
+  // The device budget in chunks (Note [Evicting early] in policy/lookahead.h).
+  std::uint64_t budget_for_planner() const { return budget_for_planner_.load(std::memory_order_relaxed); }
   // Brings back (ahead of use) the chunks the next ops need, in that order,
   // and keeps them from being chosen as victims until the next plan. Takes the
   // engine lock.
@@ -316,8 +318,10 @@ class Residency {
   // budget_chunks_ less room for new allocations and misses, for the planner
   // thread, which reads it without the lock; set wherever the budget changes.
   std::atomic<std::size_t> plan_capacity_{0};
+  std::atomic<std::uint64_t> budget_for_planner_{0};
   void set_budget_chunks(std::uint64_t chunks) {
     budget_chunks_ = chunks;
+    budget_for_planner_.store(chunks, std::memory_order_relaxed);
     plan_capacity_.store(chunks - std::min<std::uint64_t>(chunks, std::max<std::uint64_t>(2, chunks / 4)),
                          std::memory_order_relaxed);
   }

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
 
 #include "policy/lookahead.h"
 
@@ -239,6 +240,167 @@ TEST_F(FreesFixture, NoEvictionAheadOfDemandOnceTheLearnedStepFitsTheBudget) {
   EXPECT_EQ(planner.learned_peak_slots(), 3u);
   EXPECT_EQ(policy.proactive_evictions(5, 3), 0u);  // it fits: nothing needs to move
   EXPECT_EQ(policy.proactive_evictions(5, 2), 5u);  // it does not
+}
+
+// Note [Evicting early]: a step whose live memory rises to a peak and falls again, as
+// a forward and a backward pass do. P persists; activations A1..A3 are allocated
+// before ops 1..3 and freed after ops 6, 5 and 4:
+//   0: P r   1: A1 w   2: A1 r, A2 w   3: A2 r, A3 w   4: A3 r   5: A2 r   6: A1 r   7: P w
+// with a small buffer S, in a shared slot, read at op 7 too. Live slots while each op
+// runs: 2 3 4 5 5 4 3 2 (the peak first at op 3).
+struct RiseFixture : ::testing::Test {
+  static constexpr uint64_t kSlotP = 40, kSlotA1 = 41, kSlotA2 = 42, kSlotA3 = 43, kSlotS = 50;
+  static constexpr AllocId kP = 1, kS = 2;  // S: a small buffer in a shared slot, used with P at op 7
+  LookaheadPlanner planner{64};
+  uint64_t tick = 0;
+  uint64_t done = 0;
+  AllocId next_id = 10;
+  AllocId a[4] = {};  // a[1..3]
+
+  void SetUp() override {
+    planner.on_alloc(kP, chunk_bytes, no_site, kSlotP, 1, false);
+    planner.on_alloc(kS, 4096, no_site, kSlotS, 1, true);
+  }
+  OpEvent op_at(uint32_t phase) const {
+    OpEvent op;
+    op.name = phase + 1;
+    switch (phase) {
+      case 0: op.accesses.add(use(kP, AccessMode::read)); break;
+      case 1: op.accesses.add(use(a[1], AccessMode::write)); break;
+      case 2: op.accesses.add(use(a[1], AccessMode::read)); op.accesses.add(use(a[2], AccessMode::write)); break;
+      case 3: op.accesses.add(use(a[2], AccessMode::read)); op.accesses.add(use(a[3], AccessMode::write)); break;
+      case 4: op.accesses.add(use(a[3], AccessMode::read)); break;
+      case 5: op.accesses.add(use(a[2], AccessMode::read)); break;
+      case 6: op.accesses.add(use(a[1], AccessMode::read)); break;
+      default:
+        op.accesses.add(use(kP, AccessMode::write));
+        op.accesses.add(use(kS, AccessMode::read));
+        break;
+    }
+    return op;
+  }
+  // Runs whole steps, then the next one's ops up to and including `last_phase`. With
+  // `op_ns` set, the engine's clock advances by op_ns(evicting early) per op.
+  std::function<int64_t(bool)> op_ns;
+  int64_t now = 0;
+  void run(int steps, uint32_t last_phase) {
+    const uint64_t end = (done / 8 + steps) * 8 + last_phase + 1;
+    for (; done < end; ++done) {
+      const auto p = static_cast<uint32_t>(done % 8);
+      if (p >= 5) planner.on_free(a[8 - p]);  // after ops 4..6: A3, A2, A1
+      if (p >= 1 && p <= 3) {
+        a[p] = next_id++;
+        planner.on_alloc(a[p], chunk_bytes, no_site, kSlotP + p, 1, false);
+      }
+      if (op_ns) now += op_ns(planner.evicts_early());
+      planner.on_op(++tick, op_at(p), op_ns ? now : -1);
+    }
+  }
+};
+
+TEST_F(RiseFixture, PredictsTheRiseStillToComeBeforeThePeak) {
+  planner.set_budget_slots(3);
+  run(1, 1);
+  EXPECT_EQ(planner.rise_slots(), 0u);  // not learned yet: nothing predicted
+  run(6, 1);
+  ASSERT_TRUE(planner.ready());
+  EXPECT_EQ(planner.learned_peak_slots(), 5u);
+  // After op 1: three slots live, the peak of five comes at op 3, and live memory is
+  // back within three slots at op 6.
+  EXPECT_EQ(planner.rise_slots(), 2u);
+  EXPECT_EQ(planner.rise_peak_op(), tick + 2);
+  EXPECT_EQ(planner.rise_fits_op(), tick + 5);
+  run(0, 4);  // still at the peak: the next one is a step away, and no higher
+  EXPECT_EQ(planner.rise_slots(), 0u);
+  EXPECT_EQ(planner.rise_peak_op(), tick + 7);
+  run(0, 7);  // after the last op: two slots live, the peak four ops on
+  EXPECT_EQ(planner.rise_slots(), 3u);
+  EXPECT_EQ(planner.rise_peak_op(), tick + 4);
+  EXPECT_EQ(planner.rise_fits_op(), tick + 7);
+  planner.set_budget_slots(4);  // a larger budget is fitted again sooner after the peak
+  run(0, 0);
+  EXPECT_EQ(planner.rise_fits_op(), tick + 5);
+
+  LookaheadPolicy policy(&planner);
+  run(4, 0);  // the budget changed: the choice of Note [Early or on demand] is made again
+  ASSERT_TRUE(planner.evicts_early());  // no clock: nothing to compare, so early
+  EXPECT_EQ(policy.predicted_rise(4).chunks, 3u);
+  EXPECT_EQ(policy.predicted_rise(4).peak_tick, tick + 3);
+  EXPECT_EQ(policy.predicted_rise(5).chunks, 0u);  // the learned step fits: nothing moves early
+}
+
+TEST_F(RiseFixture, EarlyVictimsAreOnlyThoseNotNeededUntilMemoryFitsAgainFurthestFirst) {
+  planner.set_budget_slots(3);
+  run(6, 2);
+  ASSERT_TRUE(planner.ready());
+  ASSERT_TRUE(planner.evicts_early());
+  LookaheadPolicy policy(&planner);
+  // After op 2 the peak comes at op 3 (tick + 1) and live memory fits three slots again
+  // at op 6 (tick + 4). P is next used at op 7 (tick + 5), A1 at op 6 (tick + 4), A2
+  // at op 3 (too soon). S is next used at op 7 too, but small buffers allocated later
+  // may join its slot and be used at once: never an early victim.
+  const ResidencyPolicy::Rise rise = policy.predicted_rise(3);
+  ASSERT_EQ(rise.chunks, 1u);
+  ASSERT_EQ(rise.peak_tick, tick + 1);
+  ASSERT_EQ(rise.fits_tick, tick + 4);
+  const ChunkCandidate resident[] = {
+    {kSlotS, tick - 2, false}, {kSlotP, tick - 2, false}, {kSlotA1, tick, true}, {kSlotA2, tick, true}};
+  std::vector<uint64_t> victims;
+  policy.choose_early_victims(resident, 4, tick + 1, rise, &victims);
+  EXPECT_EQ(victims, (std::vector<uint64_t>{kSlotP, kSlotA1}));  // busy or not
+  victims.clear();
+  policy.choose_early_victims(resident, 1, tick + 1, rise, &victims);
+  EXPECT_EQ(victims, (std::vector<uint64_t>{kSlotP}));
+  // A1 is needed before memory fits a smaller budget (never, in this step).
+  victims.clear();
+  ResidencyPolicy::Rise later = rise;
+  later.fits_tick = tick + 5;
+  policy.choose_early_victims(resident, 4, tick + 1, later, &victims);
+  EXPECT_EQ(victims, (std::vector<uint64_t>{kSlotP}));
+  // Chunks the op being prepared uses are never victims.
+  victims.clear();
+  policy.choose_early_victims(resident, 4, tick, rise, &victims);
+  EXPECT_EQ(victims, (std::vector<uint64_t>{kSlotP}));
+}
+
+// Note [Early or on demand]: a step on demand and one evicting early are timed, and the
+// faster mode stays.
+TEST_F(RiseFixture, EvictsEarlyOnlyWhenATimedStepWasFasterSo) {
+  planner.set_budget_slots(3);
+  op_ns = [](bool early) { return early ? int64_t{10} : int64_t{20}; };
+  run(12, 0);
+  ASSERT_TRUE(planner.ready());
+  LookaheadPlanner::EarlyReport report = planner.early_report();
+  ASSERT_EQ(report.choice, LookaheadPlanner::EarlyChoice::early);
+  EXPECT_TRUE(planner.evicts_early());
+  EXPECT_EQ(report.on_demand_step_ns, 8 * 20);
+  EXPECT_EQ(report.early_step_ns, 8 * 10);
+  LookaheadPolicy policy(&planner);
+  EXPECT_GT(policy.predicted_rise(3).chunks, 0u);
+}
+
+TEST_F(RiseFixture, StaysOnDemandWhenEvictingEarlyMadeTheStepSlower) {
+  planner.set_budget_slots(3);
+  op_ns = [](bool early) { return early ? int64_t{30} : int64_t{20}; };
+  run(6, 0);
+  EXPECT_EQ(planner.early_report().choice, LookaheadPlanner::EarlyChoice::trying);
+  run(6, 0);
+  const LookaheadPlanner::EarlyReport report = planner.early_report();
+  ASSERT_EQ(report.choice, LookaheadPlanner::EarlyChoice::on_demand);
+  EXPECT_FALSE(planner.evicts_early());
+  EXPECT_EQ(report.on_demand_step_ns, 8 * 20);
+  EXPECT_EQ(report.early_step_ns, 8 * 30);
+  LookaheadPolicy policy(&planner);
+  EXPECT_EQ(policy.predicted_rise(3).chunks, 0u);  // nothing moves early
+}
+
+TEST_F(RiseFixture, NothingToChooseWhenTheStepFitsTheBudget) {
+  planner.set_budget_slots(5);
+  op_ns = [](bool early) { return early ? int64_t{10} : int64_t{20}; };
+  run(12, 0);
+  ASSERT_TRUE(planner.ready());
+  EXPECT_EQ(planner.early_report().choice, LookaheadPlanner::EarlyChoice::none);
+  EXPECT_FALSE(planner.evicts_early());
 }
 
 }  // namespace

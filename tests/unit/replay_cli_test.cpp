@@ -27,7 +27,7 @@ TEST(ReplayCli, ReplayPrintsTheStepAndWhatItCost)
 {
   const CliRun run = run_cli("replay " + small_model + " --budget 50% --policy lru --device a100-40gb");
   EXPECT_EQ(run.status, 0) << run.output;
-  for (const char* line : {"trace               unet3d-b2-64.trace.gz (4 steps recorded, 3 repeated; measured: step 7",
+  for (const char* line : {"trace               unet3d-b2-64.trace.gz (4 steps recorded, 8 repeated; measured: step 12",
                            "device              a100-40gb: ", "policy              lru", "step time ",
                            "unlimited memory ", "lower bound ", "moved               host to device ",
                            "host stall ", "stream stall ", "peak device bytes "}) {

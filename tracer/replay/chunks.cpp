@@ -334,14 +334,23 @@ void ChunkEngine::keep_headroom(uint64_t tick, policy::ResidencyPolicy& policy)
   if (!been_short_) return;  // as the shim: Note [Headroom once short] in shim/engine/residency.cpp
   reclaim();
   const uint64_t want = std::max<uint64_t>(2, budget_ / 16);
-  const uint64_t available = free_chunks() + evicting_count_;
-  if (available >= want) return;
-  const uint64_t count = policy.proactive_evictions(want - available, budget_);
-  if (count == 0) return;
   std::vector<policy::ChunkCandidate> resident;
-  candidates(false, &resident);
   std::vector<uint64_t> victims;
-  policy.choose_victims(resident, count, tick, &victims);
+  if (const uint64_t available = free_chunks() + evicting_count_; available < want) {
+    const uint64_t count = policy.proactive_evictions(want - available, budget_);
+    if (count == 0) return;  // nothing needs to move, early or not
+    candidates(false, &resident);
+    policy.choose_victims(resident, count, tick, &victims);
+    for (uint64_t v : victims) start_eviction(v);
+  }
+  // Note [Evicting early] in policy/lookahead.h.
+  const policy::ResidencyPolicy::Rise rise = policy.predicted_rise(budget_);
+  const uint64_t available = free_chunks() + evicting_count_;
+  if (rise.chunks <= available) return;
+  resident.clear();
+  victims.clear();
+  candidates(false, &resident);
+  policy.choose_early_victims(resident, rise.chunks - available, tick, rise, &victims);
   for (uint64_t v : victims) start_eviction(v);
 }
 

@@ -147,6 +147,9 @@ std::string render_replay_text(const Row& row, const Workload& workload, const D
     out += fmt::format("step learned        for {} of the step's {} ops (the planner predicts next uses)\n",
                        *row.result.learned_ops, row.result.ops);
   }
+  if (row.result.early_eviction) {
+    out += fmt::format("early eviction      {}\n", *row.result.early_eviction);
+  }
   out += fmt::format("host stall          {}\n", seconds(row.result.host_stall_ns));
   out += fmt::format("stream stall        {}\n", seconds(row.result.stream_stall_ns));
   out += fmt::format("peak device bytes   {}\n", gigabytes(row.result.peak_device_bytes));
@@ -186,7 +189,7 @@ std::string render_rows_json(const std::vector<Row>& rows)
       "\"step_time_s\": {}, \"lower_bound_s\": {:.9f}, \"overhead\": {}, \"bytes_h2d\": {}, \"bytes_d2h\": {}, "
       "\"fits\": {}, \"vs_lower_bound\": {}, \"unlimited_step_time_s\": {:.9f}, \"host_stall_s\": {}, "
       "\"stream_stall_s\": {}, \"peak_device_bytes\": {}, \"budget_exceeds_device\": {}, "
-      "\"step_learned_ops\": {}, \"failure\": {}}}",
+      "\"step_learned_ops\": {}, \"early_eviction\": {}, \"failure\": {}}}",
       trace::json_string(row.trace), trace::json_string(row.device), row.budget_bytes, row.budget_fraction,
       trace::json_string(policy_name(row.policy)), optional_seconds(row.result.step_ns),
       static_cast<double>(row.bound.bound_ns) / 1e9, ran ? fmt::format("{:.6f}", overhead(row)) : "null",
@@ -195,6 +198,7 @@ std::string render_rows_json(const std::vector<Row>& rows)
       optional_seconds(row.result.host_stall_ns), optional_seconds(row.result.stream_stall_ns),
       row.result.peak_device_bytes, row.budget_exceeds_device ? "true" : "false",
       ran && row.result.learned_ops ? fmt::format("{}", *row.result.learned_ops) : std::string("null"),
+      ran && row.result.early_eviction ? trace::json_string(*row.result.early_eviction) : std::string("null"),
       ran ? std::string("null") : trace::json_string(row.result.failure));
   }
   out += rows.empty() ? "]\n" : "\n]\n";

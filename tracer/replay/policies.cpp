@@ -5,6 +5,8 @@
 #include <array>
 #include <unordered_map>
 
+#include <fmt/format.h>
+
 #include "policy/events.h"
 #include "policy/lookahead.h"
 
@@ -50,10 +52,28 @@ public:
   {
     // The shim's plan capacity: the budget less room for new allocations and misses.
     const uint64_t budget = engine_.budget_chunks();
+    planner_.set_budget_slots(budget);  // Note [Evicting early] in policy/lookahead.h
     plan_capacity_ = budget - std::min<uint64_t>(budget, std::max<uint64_t>(2, budget / 4));
   }
   policy::ResidencyPolicy& victims() override { return victims_; }
   std::optional<bool> learned() const override { return planner_.ready(); }
+  std::optional<std::string> early_eviction() const override
+  {
+    using Choice = policy::LookaheadPlanner::EarlyChoice;
+    const policy::LookaheadPlanner::EarlyReport r = planner_.early_report();
+    const auto ms = [](int64_t ns) { return fmt::format("{:.2f} ms", static_cast<double>(ns) / 1e6); };
+    switch (r.choice) {
+      case Choice::none:
+        return "not needed";
+      case Choice::trying:
+        return "still being timed";
+      case Choice::early:
+        return fmt::format("on (a step took {} evicting early, {} on demand)", ms(r.early_step_ns), ms(r.on_demand_step_ns));
+      case Choice::on_demand:
+        return fmt::format("off (a step took {} on demand, {} evicting early)", ms(r.on_demand_step_ns), ms(r.early_step_ns));
+    }
+    return std::nullopt;
+  }
   void on_alloc(uint32_t alloc) override
   {
     const Placement& place = engine_.placement(alloc);
@@ -77,7 +97,7 @@ public:
         break;  // the shim's ring carries at most inline_capacity ranges of an op
       }
     }
-    planner_.on_op(tick, event);
+    planner_.on_op(tick, event, sim_.now());
     if (window_ops_ == 0) {  // on demand only: victims by next use, and headroom kept
       if (engine_.last_prepare_was_slow()) engine_.keep_headroom(tick, victims_);
       return;

@@ -53,6 +53,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "policy/residency_policy.h"
@@ -101,6 +102,8 @@ public:
   // Whether it predicts from a learned step now (lookahead's planner is ready); nullopt
   // for policies that learn nothing.
   virtual std::optional<bool> learned() const { return std::nullopt; }
+  // lookahead: ReplayResult::early_eviction; nullopt for the others.
+  virtual std::optional<std::string> early_eviction() const { return std::nullopt; }
 };
 
 std::unique_ptr<ReplayPolicy> make_replay_policy(PolicyKind kind, const Workload& workload, ChunkEngine* engine,

@@ -114,6 +114,7 @@ ReplayResult run_replay(const Workload& workload, const ReplayOptions& options)
   }
 
   const ChunkStats& stats = engine.stats();
+  result.early_eviction = policy->early_eviction();
   result.ran = true;
   result.step_ns = sim.now() - start_ns;
   result.bytes_h2d = stats.bytes_h2d - start_stats.bytes_h2d;

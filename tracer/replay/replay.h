@@ -89,6 +89,9 @@ struct ReplayResult {
   uint64_t ops = 0;  // in the measured step
   // lookahead: how many of those ops ran with the step learned (the planner ready).
   std::optional<uint64_t> learned_ops;
+  // lookahead: its choice of early eviction at the end of the step (Note [Early or on
+  // demand] in policy/lookahead.h), for the report: "on", "off" or "not needed".
+  std::optional<std::string> early_eviction;
 };
 
 ReplayResult run_replay(const Workload& workload, const ReplayOptions& options);

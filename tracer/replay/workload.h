@@ -11,7 +11,11 @@
 // policy/lookahead.h), and a real job runs thousands of them. So the replay appends
 // `extra_steps` copies of the trace's last step, with fresh allocation ids, and
 // measures the last copy: every policy sees the same op sequence, and the step it is
-// judged on is the steady state. The copy is only made when the last step is
+// judged on is the steady state. Eight copies by default: the lookahead policy times a
+// step on demand and two evicting early once its step's memory curve is known (Note
+// [Early or on demand] in policy/lookahead.h), and the step after its choice still
+// carries the other mode's memory; on the torch traces the last of that ends a step
+// before the measured one. The copy is only made when the last step is
 // self-contained (it frees exactly what it allocates); otherwise the trace is replayed
 // as it is and `repeated_steps` says 0.
 //
@@ -87,7 +91,7 @@ struct Workload {
   bool half_precision = false;  // metadata dtype is 16-bit: the matrix peak is BF16/FP16
 };
 
-inline constexpr uint32_t default_extra_steps = 3;
+inline constexpr uint32_t default_extra_steps = 8;
 
 // Builds the workload of a parsed trace (Note [Replay steps]). A trace the reader
 // accepted can still make no sense to replay; the error then names `file_label`, the
