@@ -51,19 +51,20 @@ def main() -> int:
     expect("prediction of the replay's cost model" in text and "no GPU ran any of it" in text,
            "the figures are said to be predictions, not measurements")
     expect("### `unet3d-b2-64.trace.gz` (footprint " in text, "a section per trace")
-    expect(re.search(r"^\|(---\|){11}$", text, re.M) is not None, "the separator has 11 columns")
+    expect(re.search(r"^\|(---\|){12}$", text, re.M) is not None, "the separator has 12 columns")
     header = [l for l in text.splitlines() if l.startswith("| device | budget |")]
     expect(len(header) == 1, "one table header")
     if header:
         for column in ["unlimited step ms", "lower bound ms", "lru", "vdnn", "tflms", "lookahead",
-                       "lookahead-prefetch", "lookahead ÷ bound", "lookahead beats every baseline"]:
+                       "lookahead-prefetch", "lookahead ÷ bound", "lookahead evicts early",
+                       "lookahead beats every baseline"]:
             expect(f"| {column} |" in header[0], f"the header has a '{column}' column")
     rows = [l for l in text.splitlines() if l.startswith("| h100-sxm |")]
     expect(len(rows) == 2, f"two rows, one per budget (got {len(rows)})")
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split("|")]
-        expect(len(cells) == 11, f"11 cells in '{row}'")
-        if len(cells) != 11:
+        expect(len(cells) == 12, f"12 cells in '{row}'")
+        if len(cells) != 12:
             continue
         full = cells[1].startswith("100%")
         expect(re.fullmatch(r"(100|50)% \(\d+\.\d\d GB\)", cells[1]) is not None, f"a budget in '{row}'")
@@ -71,11 +72,13 @@ def main() -> int:
             expect(re.fullmatch(r"\+\d+%|does not run", cell) is not None, f"an overhead '{cell}' in '{row}'")
         ratio = float(cells[9])
         expect(ratio >= 1.0 - 1e-9, f"lookahead is at or above the lower bound in '{row}'")
+        expect(cells[10] in ("yes", "no", "-", "still timing"), f"an early-eviction choice in '{row}'")
         if full:
-            expect(cells[10] == "-", f"no verdict at 100% in '{row}'")
+            expect(cells[10] == "-", f"nothing to choose at 100% in '{row}'")
+            expect(cells[11] == "-", f"no verdict at 100% in '{row}'")
             expect(all(c == "+0%" for c in cells[4:7]), f"lru, vdnn and tflms cost nothing at 100% in '{row}'")
         else:
-            expect(cells[10] in ("yes", "- (no policy runs)") or cells[10].startswith("**no**: "),
+            expect(cells[11] in ("yes", "- (no policy runs)") or cells[11].startswith("**no**: "),
                    f"a verdict in '{row}'")
     expect(re.search(r"`lookahead` is faster than every baseline \(lru, vdnn, tflms\) in [01] of 1 rows where some policy runs", text)
            is not None, "the summary counts the rows below the footprint")
