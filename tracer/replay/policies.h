@@ -48,6 +48,9 @@
 // (a few thousand hash lookups), so it does not plan after every op of a fast host.
 // The replay's planner never lags behind the ops it is told. Victims come from
 // LookaheadPolicy; while plans are made no headroom is kept (they keep it), as in the shim.
+// Each op also carries the simulated host time, where the shim's planner thread gives its
+// CLOCK_MONOTONIC reading, for the step timing of Note [Early or on demand] in
+// policy/lookahead.h, and the planner is told the budget (Note [Evicting early]).
 #pragma once
 
 #include <memory>
