@@ -253,7 +253,7 @@ void LookaheadPlanner::record_live(const OpPosition& pos, uint64_t op_index, int
     trial_ = Trial::none;
     step_started_ns_ = -1;
   }
-  const uint32_t phase = pos.phase % period;
+  const uint32_t phase = pos.phase;
   curve_unrecorded_ -= live_by_phase_[phase] == kNotRecorded ? 1 : 0;
   live_by_phase_[phase] = live_slots_;
   if (phase == 0) {
@@ -261,13 +261,13 @@ void LookaheadPlanner::record_live(const OpPosition& pos, uint64_t op_index, int
   }
   // The peak, and where live memory fits the budget again after it, are found again
   // once per step, when the step's curve is whole (and when the budget changes).
-  if (curve_unrecorded_ == 0 &&
-      (phase + 1 == period || !curve_valid_ || curve_budget_slots_ != budget_slots_)) {
+  const bool budget_changed = curve_budget_slots_ != budget_slots_;
+  if (curve_unrecorded_ == 0 && (phase + 1 == period || !curve_valid_ || budget_changed)) {
     curve_peak_phase_ = static_cast<uint32_t>(
       std::max_element(live_by_phase_.begin(), live_by_phase_.end()) - live_by_phase_.begin());
     curve_budget_slots_ = budget_slots_;
     curve_fits_after_peak_ = fits_after_peak();
-    if (!curve_valid_ || curve_budget_slots_ != budget_slots_) {
+    if (!curve_valid_ || budget_changed) {
       trial_ = Trial::none;  // a new curve or budget: choose again
     }
     curve_valid_ = true;

@@ -70,6 +70,7 @@ std::size_t Planner::drain() {
   timespec now{};
   clock_gettime(CLOCK_MONOTONIC, &now);
   const std::int64_t now_ns = std::int64_t(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
+  planner_.set_budget_slots(engine_->budget_for_planner());  // Note [Evicting early]
   std::uint64_t tail = tail_.load(std::memory_order_relaxed);
   std::size_t ops = 0;
   while (tail < head) {
@@ -107,7 +108,6 @@ std::size_t Planner::drain() {
           op.accesses.add(policy::Access{it->second.id, first, last - first + 1,
                                          static_cast<policy::AccessMode>(range.access)});
         }
-        planner_.set_budget_slots(engine_->budget_for_planner());
         planner_.on_op(r.a, op, now_ns);
         tail += 1 + r.count;
         ++ops;

@@ -320,6 +320,8 @@ TEST_F(RiseFixture, PredictsTheRiseStillToComeBeforeThePeak) {
   planner.set_budget_slots(4);  // a larger budget is fitted again sooner after the peak
   run(0, 0);
   EXPECT_EQ(planner.rise_fits_op(), tick + 5);
+  // A new budget: Note [Early or on demand] chooses again, from the next step.
+  EXPECT_EQ(planner.early_report().choice, LookaheadPlanner::EarlyChoice::none);
 
   LookaheadPolicy policy(&planner);
   run(4, 0);  // the budget changed: the choice of Note [Early or on demand] is made again
