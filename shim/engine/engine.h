@@ -179,8 +179,10 @@ void add_exact_range(RangeList& ranges, std::uint64_t address, std::uint64_t byt
 // Fills `ranges` with what a launch can touch (Note [Parameter scanning] in
 // launch.cpp) and records the op when `record` is set.
 void observe_launch(CUfunction f, CUstream stream, void** params, void** extra, RangeList& ranges, bool record);
-void observe_copy(std::uint64_t dst, std::uint64_t src, std::uint64_t bytes, CUstream stream, RangeList& ranges);
-void observe_copy_2d(const CUDA_MEMCPY2D* copy, CUstream stream, RangeList& ranges);
+// The copy family returns the copy's direction (none when it moves nothing).
+trace::CopyDirection observe_copy(std::uint64_t dst, std::uint64_t src, std::uint64_t bytes, CUstream stream,
+                                  RangeList& ranges);
+trace::CopyDirection observe_copy_2d(const CUDA_MEMCPY2D* copy, CUstream stream, RangeList& ranges);
 void observe_memset(std::uint64_t dst, std::uint64_t pitch_bytes, std::uint64_t width_bytes, std::uint64_t height,
                     CUstream stream, RangeList& ranges);
 

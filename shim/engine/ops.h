@@ -92,7 +92,9 @@ CUresult release(CUdeviceptr pointer, CUstream stream, bool stream_ordered, Forw
 }
 
 // Copy and memset family: exact ranges, which in swap mode also teach the
-// engine tensor extents inside pooled segments.
+// engine tensor extents inside pooled segments. `observe` returns the copy's
+// direction: the engine is told of the program's uploads (Note [Background
+// evictions yield to uploads] in residency.cpp).
 template <typename Observe, typename Forward>
 CUresult exact_op(CUstream stream, Observe&& observe, Forward&& forward) {
   ensure_started();
@@ -103,26 +105,34 @@ CUresult exact_op(CUstream stream, Observe&& observe, Forward&& forward) {
     return forward();
   }
   std::lock_guard lock(r->lock());
-  observe(ranges);
+  const trace::CopyDirection direction = observe(ranges);
   r->learn_extents(ranges);
-  return submit(r, ranges, stream, forward);
+  if (direction != trace::CopyDirection::host_to_device) return submit(r, ranges, stream, forward);
+  if (CUresult res = r->prepare_upload(ranges, stream); res != CUDA_SUCCESS) return res;
+  const CUresult res = forward();
+  r->finish_upload(stream, res == CUDA_SUCCESS);
+  return res;
 }
 
 template <typename Forward>
 CUresult copy(std::uint64_t dst, std::uint64_t src, std::uint64_t bytes, CUstream stream, Forward&& forward) {
-  return exact_op(stream, [&](RangeList& ranges) { observe_copy(dst, src, bytes, stream, ranges); }, forward);
+  return exact_op(stream, [&](RangeList& ranges) { return observe_copy(dst, src, bytes, stream, ranges); }, forward);
 }
 
 template <typename Forward>
 CUresult copy_2d(const CUDA_MEMCPY2D* p, CUstream stream, Forward&& forward) {
-  return exact_op(stream, [&](RangeList& ranges) { observe_copy_2d(p, stream, ranges); }, forward);
+  return exact_op(stream, [&](RangeList& ranges) { return observe_copy_2d(p, stream, ranges); }, forward);
 }
 
 template <typename Forward>
 CUresult set_memory(std::uint64_t dst, std::uint64_t pitch_bytes, std::uint64_t width_bytes, std::uint64_t height,
                     CUstream stream, Forward&& forward) {
   return exact_op(
-      stream, [&](RangeList& ranges) { observe_memset(dst, pitch_bytes, width_bytes, height, stream, ranges); },
+      stream,
+      [&](RangeList& ranges) {
+        observe_memset(dst, pitch_bytes, width_bytes, height, stream, ranges);
+        return trace::CopyDirection::none;
+      },
       forward);
 }
 

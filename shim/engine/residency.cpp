@@ -548,6 +548,7 @@ void Residency::keep_headroom(std::uint64_t op_tick) {
            (budget_chunks_ > device_created_ ? budget_chunks_ - device_created_ : 0);
   };
   const auto evict_all = [&](const std::vector<std::uint64_t>& victims) {
+    if (!victims.empty()) yield_to_uploads();
     for (std::uint64_t v : victims) {
       const CUresult res = start_eviction(v);
       if (res != CUDA_SUCCESS && res != kVictimVanished) return false;
@@ -830,6 +831,7 @@ void Residency::apply_plan(const std::vector<std::uint64_t>& upcoming) {
   victim_candidates(false, &resident);
   std::vector<std::uint64_t> victims;
   policy_->choose_victims(resident, count, tick + 1, &victims);
+  if (!victims.empty()) yield_to_uploads();  // Note [Background evictions yield to uploads]
   for (std::uint64_t v : victims) {
     const CUresult res = start_eviction(v);
     if (res != CUDA_SUCCESS && res != kVictimVanished) break;
@@ -890,6 +892,82 @@ CUresult Residency::prepare(const RangeList& ranges, CUstream stream) {
   }
   keep_headroom(spare_from);
   return CUDA_SUCCESS;
+}
+
+// Note [Background evictions yield to uploads]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// A training step begins by uploading its batch (images, then labels, on one
+// stream), and its first kernel waits for that copy. Our evictions ahead of
+// demand (headroom, early eviction, a plan's) go the other way on the same
+// link, and where the link slows when both directions are busy (PCIe, NVLink
+// 2.0: two_way_efficiency in the replay's device profiles) they stretch the
+// upload, and so the step. No op waits for a background eviction yet, so it
+// can go after the upload instead: before starting any, our device-to-host
+// stream waits for every upload of the program that is on the link (a point
+// recorded on its stream just before it has been reached: its stream's
+// earlier work is done) and not done yet, and for an upload queued right
+// behind one waited for (the labels after the images).
+//  - An upload still queued behind other work on its stream is not waited
+//    for: d2h_ runs in order, so waiting for it would hold every later
+//    eviction, on-demand ones included, behind that work too.
+//  - Evictions on demand never wait for an upload: the host waits for them.
+//  - An op's headroom is kept in its prepare, before it is submitted, so an
+//    upload's own headroom does not wait for it; the next background
+//    evictions do.
+// The replay does the same (ChunkEngine::uploads_to_yield_to in
+// tracer/replay/chunks.cpp). There, VGG-16 at 75% on v100-32gb-nvlink, where
+// lookahead was 0.011% slower than vdnn, ties with it since: the step's
+// first kernel waits for the 154 MB input upload, which our headroom
+// evictions no longer slow down (docs/benchmarks.md).
+// Cost: two event records per upload, and one or two queries per upload kept
+// when background evictions start; nothing on the launch path.
+CUresult Residency::prepare_upload(const RangeList& ranges, CUstream stream) {
+  if (stream != last_stream_ || (stream == CU_STREAM_PER_THREAD && !pthread_equal(pthread_self(), last_thread_)))
+    note_stream(stream);
+  const std::size_t index = last_stream_index_;
+  const bool follows = !uploads_.empty() && uploads_.back().stream_index == index &&
+                       uploads_.back().tick == known_streams_[index].last_op_tick;
+  if (CUresult res = prepare(ranges, stream); res != CUDA_SUCCESS) return res;
+  upload_ = Upload{new_event(), nullptr, index, op_tick_.load(std::memory_order_relaxed), follows, false};
+  real_driver().cuEventRecord(upload_.start, stream);
+  return CUDA_SUCCESS;
+}
+
+void Residency::finish_upload(CUstream stream, bool submitted) {
+  if (!submitted) {
+    recycle_event(upload_.start);
+    return;
+  }
+  if (uploads_.size() == kMaxUploads) {
+    recycle_event(uploads_.front().start);
+    recycle_event(uploads_.front().done);
+    uploads_.erase(uploads_.begin());
+  }
+  upload_.done = new_event();
+  real_driver().cuEventRecord(upload_.done, stream);
+  uploads_.push_back(upload_);
+}
+
+void Residency::yield_to_uploads() {
+  const RealDriver& r = real_driver();
+  bool previous_waited = false;
+  std::size_t kept = 0;
+  for (Upload& u : uploads_) {
+    if (r.cuEventQuery(u.done) == CUDA_SUCCESS) {
+      recycle_event(u.start);
+      recycle_event(u.done);
+      previous_waited = false;
+      continue;
+    }
+    if (!u.waited && ((u.follows && previous_waited) || r.cuEventQuery(u.start) == CUDA_SUCCESS)) {
+      r.cuStreamWaitEvent(d2h_, u.done, 0);
+      u.waited = true;
+      ++stats_.uploads_yielded_to;
+    }
+    previous_waited = u.waited;
+    uploads_[kept++] = u;
+  }
+  uploads_.resize(kept);
 }
 
 // ---- allocation and free ----
@@ -1126,11 +1204,11 @@ void Residency::report_at_exit() {
                "{\"budget_bytes\": %" PRIu64 ", \"host_limit_bytes\": %" PRIu64 ", \"peak_device_bytes\": %" PRIu64
                ", \"peak_host_bytes\": %" PRIu64 ", \"peak_allocated_bytes\": %" PRIu64 ", \"bytes_evicted\": %" PRIu64
                ", \"bytes_prefetched\": %" PRIu64 ", \"evictions\": %" PRIu64 ", \"evictions_cancelled\": %" PRIu64
-               ", \"prefetches\": %" PRIu64 ", \"prefetches_ahead\": %" PRIu64
+               ", \"prefetches\": %" PRIu64 ", \"prefetches_ahead\": %" PRIu64 ", \"uploads_yielded_to\": %" PRIu64
                ", \"host_wait_ns\": %" PRIu64 ", \"ops\": %" PRIu64 ", \"policy\": \"%s\", \"strict\": %s}\n",
                s.budget_bytes, s.host_limit_bytes, s.peak_device_bytes, s.peak_host_bytes, s.peak_allocated_bytes,
                s.bytes_evicted, s.bytes_prefetched, s.evictions, s.evictions_cancelled, s.prefetches, s.prefetches_ahead,
-               s.host_wait_ns, s.ops, std::string(policy_->name()).c_str(), strict_ ? "true" : "false");
+               s.uploads_yielded_to, s.host_wait_ns, s.ops, std::string(policy_->name()).c_str(), strict_ ? "true" : "false");
   std::fclose(f);
 }
 

@@ -147,6 +147,7 @@ struct ResidencyStats {
   std::uint64_t evictions_cancelled = 0;
   std::uint64_t prefetches = 0;
   std::uint64_t prefetches_ahead = 0;  // of prefetches: started by a plan, not by the op that needed it
+  std::uint64_t uploads_yielded_to = 0;  // program uploads our background evictions waited for
   std::uint64_t host_wait_ns = 0;
   std::uint64_t ops = 0;
   std::uint64_t peak_allocated_bytes = 0;
@@ -183,6 +184,13 @@ class Residency {
   // Records the exact ranges of an op (library call, copy, memset) that lie in
   // a pooled segment. Call with lock() held.
   void learn_extents(const RangeList& ranges);
+
+  // The program's host-to-device copy (Note [Background evictions yield to
+  // uploads] in residency.cpp): prepare_upload instead of prepare, then, once
+  // the copy is submitted (or has failed), finish_upload. Call with lock()
+  // held throughout.
+  CUresult prepare_upload(const RangeList& ranges, CUstream stream);
+  void finish_upload(CUstream stream, bool submitted);
 
   ResidencyStats stats();
   void report_at_exit();
@@ -265,6 +273,8 @@ class Residency {
   bool finish_eviction(std::uint64_t chunk, bool wait, CUmemGenericAllocationHandle* freed);
   void cancel_eviction(std::uint64_t chunk);
   void keep_headroom(std::uint64_t op_tick);
+  // Orders our device-to-host stream after the program's uploads on the link.
+  void yield_to_uploads();
   CUresult obtain_host_slot(std::int64_t* slot);
   CUresult map_device(std::uint64_t chunk, CUmemGenericAllocationHandle handle);
   void map_host_or_leave_unmapped(std::uint64_t chunk);
@@ -342,6 +352,18 @@ class Residency {
   std::uint64_t completed_tick_ = 0;    // completed_tick()'s answer last time
   bool in_prepare_ = false;
   bool been_short_ = false;  // an op has evicted on demand (Note [Headroom once short])
+  // Note [Background evictions yield to uploads].
+  struct Upload {
+    CUevent start;  // recorded on its stream just before it
+    CUevent done;   // and just after
+    std::size_t stream_index;  // in known_streams_
+    std::uint64_t tick;
+    bool follows;  // submitted right after the previous entry, on the same stream
+    bool waited;   // d2h_ waits for it
+  };
+  static constexpr std::size_t kMaxUploads = 8;
+  std::vector<Upload> uploads_;  // not known done, oldest first
+  Upload upload_{};  // the one being submitted
   std::vector<HostSlotRelease> pending_slots_;
   std::vector<CUevent> spare_events_;
   // Every stream the program has used, with the thread that used it: a

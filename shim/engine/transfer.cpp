@@ -25,16 +25,18 @@ std::uint32_t copy_name(trace::CopyDirection d) {
 
 }  // namespace
 
-void observe_copy(std::uint64_t dst, std::uint64_t src, std::uint64_t bytes, CUstream stream, RangeList& ranges) {
-  if (bytes == 0) return;
+trace::CopyDirection observe_copy(std::uint64_t dst, std::uint64_t src, std::uint64_t bytes, CUstream stream,
+                                  RangeList& ranges) {
+  if (bytes == 0) return trace::CopyDirection::none;
   add_exact_range(ranges, src, bytes, Access::read);
   add_exact_range(ranges, dst, bytes, Access::write);
   const auto direction = direction_of(tracked(dst), tracked(src));
   record_op(OpKind::copy, copy_name(direction), stream, ranges, direction);
+  return direction;
 }
 
-void observe_copy_2d(const CUDA_MEMCPY2D* p, CUstream stream, RangeList& ranges) {
-  if (p == nullptr || p->WidthInBytes == 0 || p->Height == 0) return;
+trace::CopyDirection observe_copy_2d(const CUDA_MEMCPY2D* p, CUstream stream, RangeList& ranges) {
+  if (p == nullptr || p->WidthInBytes == 0 || p->Height == 0) return trace::CopyDirection::none;
   auto device_side = [](CUmemorytype type, CUdeviceptr device, const void* host, std::uint64_t* address) {
     *address = type == CU_MEMORYTYPE_HOST ? reinterpret_cast<std::uint64_t>(host) : device;
     return type != CU_MEMORYTYPE_HOST && tracked(*address);
@@ -49,6 +51,7 @@ void observe_copy_2d(const CUDA_MEMCPY2D* p, CUstream stream, RangeList& ranges)
   add_exact_range(ranges, dst, p->dstPitch * (p->Height - 1) + p->WidthInBytes, Access::write);
   const auto direction = direction_of(dst_device, src_device);
   record_op(OpKind::copy, copy_name(direction), stream, ranges, direction);
+  return direction;
 }
 
 void observe_memset(std::uint64_t dst, std::uint64_t pitch_bytes, std::uint64_t width_bytes, std::uint64_t height,

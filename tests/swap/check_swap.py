@@ -58,7 +58,7 @@ def oversubscribed(shim, workload, fraction, strict, args):
         with open(stats_path, encoding="utf-8") as f:
             stats = json.load(f)
         for key in ("budget_bytes", "peak_device_bytes", "peak_host_bytes", "bytes_evicted", "bytes_prefetched",
-                    "evictions", "prefetches", "host_wait_ns", "ops"):
+                    "evictions", "prefetches", "uploads_yielded_to", "host_wait_ns", "ops"):
             if key not in stats:
                 return fail(f"stats lack {key}")
         if stats["bytes_evicted"] == 0 or stats["peak_device_bytes"] > stats["budget_bytes"]:

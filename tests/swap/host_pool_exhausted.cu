@@ -7,24 +7,15 @@
 #include <cstdlib>
 #include <vector>
 
-#include "simcuda/twin.h"
+#include "stamp.h"
 
 constexpr size_t kBufferBytes = size_t{4} << 20;
 constexpr size_t kWords = kBufferBytes / sizeof(unsigned);
 
-__global__ void stamp(unsigned* out, unsigned tag, size_t words) {
-  for (size_t i = blockIdx.x * blockDim.x + threadIdx.x; i < words; i += size_t{gridDim.x} * blockDim.x)
-    out[i] = tag * 2654435761u + static_cast<unsigned>(i);
-}
-static void stamp_cpu(const simcuda::Grid&, unsigned* out, unsigned tag, size_t words) {
-  for (size_t i = 0; i < words; ++i) out[i] = tag * 2654435761u + static_cast<unsigned>(i);
-}
-SIMCUDA_TWIN(stamp, stamp_cpu);
-
 static bool verify(const unsigned* device, unsigned tag, std::vector<unsigned>& host) {
   if (cudaMemcpy(host.data(), device, kBufferBytes, cudaMemcpyDeviceToHost) != cudaSuccess) return false;
   for (size_t i = 0; i < kWords; ++i)
-    if (host[i] != tag * 2654435761u + static_cast<unsigned>(i)) return false;
+    if (host[i] != stamped(tag, i)) return false;
   return true;
 }
 

@@ -193,6 +193,88 @@ TEST(ReplaySimulation, AnOpLargerThanTheBudgetDoesNotRun)
   EXPECT_NE(r.failure.find("line 4 needs 2 chunks"), std::string::npos) << r.failure;
 }
 
+// Note [Background evictions yield to uploads] in shim/engine/residency.cpp, with lru
+// (which keeps headroom as the shim does: two chunks here) and a budget of six chunks.
+// The first step writes six 2 MiB buffers and then a seventh, H, which evicts A on
+// demand and then B and C ahead of demand; a device sync. The second step, measured,
+// frees D, so three chunks are free, and runs `body`, whose seqs start at 0x20.
+Workload upload_steps(const std::string& body)
+{
+  std::string text =
+    "a 1 1 1 1 100000 200000 0 0 malloc\n"   // A
+    "a 2 2 1 2 400000 200000 0 0 malloc\n"   // B
+    "a 3 3 1 3 700000 200000 0 0 malloc\n"   // C
+    "a 4 4 1 4 a00000 200000 0 0 malloc\n"   // D
+    "a 5 5 1 5 d00000 200000 0 0 malloc\n"   // E
+    "a 6 6 1 6 1000000 200000 0 0 malloc\n"  // G
+    "a 7 7 1 7 1300000 200000 0 0 malloc\n"  // H
+    "a 8 8 1 8 1600000 200000 0 0 malloc\n"  // F: the upload's destination
+    "a 9 9 1 9 1900000 200000 0 0 malloc\n"  // J
+    "a a a 1 a 1c00000 200000 0 0 malloc\n"  // K: a second upload's
+    "o b b 1 kernel 1 0 - 1 100000 200000 w\nc b f4240\n"
+    "o c c 1 kernel 1 0 - 1 400000 200000 w\nc c f4240\n"
+    "o d d 1 kernel 1 0 - 1 700000 200000 w\nc d f4240\n"
+    "o e e 1 kernel 1 0 - 1 a00000 200000 w\nc e f4240\n"
+    "o f f 1 kernel 1 0 - 1 d00000 200000 w\nc f f4240\n"
+    "o 10 10 1 kernel 1 0 - 1 1000000 200000 w\nc 10 f4240\n"
+    "o 11 11 1 kernel 1 0 - 1 1300000 200000 w\nc 11 f4240\n"
+    "s 12 12 1 device 0\n"
+    "F 13 13 1 4 a00000 0\n";
+  return workload_of(text + body);
+}
+
+// The upload into F, stream 0.
+const char* upload_f = "o 20 20 1 copy 0 0 h2d 2 900000000 200000 r 1600000 200000 w\n";
+// A kernel on stream 1 writing J: it takes a free chunk, which leaves one, so lru evicts
+// one more (E, the least recently used) ahead of demand.
+const char* write_j = "o 22 22 1 kernel 1 1 - 1 1900000 200000 w\nc 22 f4240\n";
+// A kernel on stream 0 reading F, after the upload: 5e9 FLOPs, 10 ms + 3 us.
+const char* read_f = "o 23 23 1 kernel 1 0 - 1 1600000 200000 r\nc 23 12a05f200\n";
+
+TEST(ReplayYieldToUploads, ABackgroundEvictionWaitsForTheProgramsUploadOnTheLink)
+{
+  const Workload w = upload_steps(std::string(upload_f) + write_j + read_f + "s 24 24 1 device 0\n");
+  const DeviceProfile d = test_device();
+  const ReplayResult r = replay(w, PolicyKind::lru, 6 * chunk, d);
+  ASSERT_TRUE(r.ran) << r.failure;
+  // The upload goes at 5 us, with the link to itself; E's eviction waits for it instead
+  // of halving its rate, and the kernel reading F starts as soon as the upload is done.
+  const int64_t upload_end = host_issue_ns + copy_ns;
+  EXPECT_EQ(r.step_ns, upload_end + 10'000'000 + op_overhead_ns)
+      << "sharing the link with E's eviction, the upload would end " << chunk - host_issue_ns << " ns later";
+  EXPECT_EQ(r.uploads_yielded_to, 1u);
+  EXPECT_EQ(r.evictions, 1u);
+  EXPECT_EQ(r.host_stall_ns, 0);
+}
+
+TEST(ReplayYieldToUploads, AnUploadStillBehindItsStreamsWorkIsNotWaitedFor)
+{
+  // A 10 ms kernel on stream 0 first: when E is evicted the upload still waits for it,
+  // off the link, and E's eviction goes at once.
+  const std::string long_kernel = "o 1f 1f 1 kernel 1 0 - 1 1000000 200000 r\nc 1f 12a05f200\n";
+  const Workload w = upload_steps(long_kernel + upload_f + write_j + read_f + "s 24 24 1 device 0\n");
+  const DeviceProfile d = test_device();
+  const ReplayResult r = replay(w, PolicyKind::lru, 6 * chunk, d);
+  ASSERT_TRUE(r.ran) << r.failure;
+  EXPECT_EQ(r.uploads_yielded_to, 0u);
+  EXPECT_EQ(r.evictions, 1u);
+}
+
+TEST(ReplayYieldToUploads, AnUploadQueuedRightBehindOneOnTheLinkIsWaitedForToo)
+{
+  // Two uploads back to back on stream 0 (a batch and its labels), into F and K. K's
+  // chunk leaves one free, so its headroom evicts E, behind the first upload (the second
+  // is not submitted yet, in the shim, when an op's headroom is kept); J's then evicts G,
+  // behind both.
+  const std::string upload_k = "o 21 21 1 copy 0 0 h2d 2 900000000 200000 r 1c00000 200000 w\n";
+  const Workload w = upload_steps(std::string(upload_f) + upload_k + write_j + read_f + "s 24 24 1 device 0\n");
+  const DeviceProfile d = test_device();
+  const ReplayResult r = replay(w, PolicyKind::lru, 6 * chunk, d);
+  ASSERT_TRUE(r.ran) << r.failure;
+  EXPECT_EQ(r.uploads_yielded_to, 2u);
+  EXPECT_EQ(r.evictions, 2u);
+}
+
 // One step: a persistent weight, then a forward that piles up two activations and a
 // backward that reads them in reverse and frees them.
 const char* training_step =

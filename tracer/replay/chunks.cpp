@@ -142,13 +142,14 @@ void ChunkEngine::use_memory()
   peak_since_mark_ = std::max(peak_since_mark_, used_);
 }
 
-bool ChunkEngine::start_eviction(uint64_t chunk)
+bool ChunkEngine::start_eviction(uint64_t chunk, std::span<const TaskId> after)
 {
   Chunk& c = chunks_[chunk];
   if (c.state != State::device) return false;
   // After the chunk's last use, and after the copy that brought it back (the shim's fence).
-  const TaskId deps[2] = {c.last_use, c.ready};
-  c.evict_copy = sim_.copy(CopyWay::d2h, policy::chunk_bytes, deps, std::nullopt);
+  deps_.assign({c.last_use, c.ready});
+  deps_.insert(deps_.end(), after.begin(), after.end());
+  c.evict_copy = sim_.copy(CopyWay::d2h, policy::chunk_bytes, deps_, std::nullopt);
   c.ready = no_task;
   make_not_resident(chunk);
   c.state = State::evicting;
@@ -341,7 +342,7 @@ void ChunkEngine::keep_headroom(uint64_t tick, policy::ResidencyPolicy& policy)
     if (count == 0) return;  // nothing needs to move, early or not
     candidates(false, &resident);
     policy.choose_victims(resident, count, tick, &victims);
-    for (uint64_t v : victims) start_eviction(v);
+    start_background_evictions(victims);
   }
   // Note [Evicting early] in policy/lookahead.h.
   const policy::ResidencyPolicy::Rise rise = policy.predicted_rise(budget_);
@@ -351,7 +352,48 @@ void ChunkEngine::keep_headroom(uint64_t tick, policy::ResidencyPolicy& policy)
   victims.clear();
   candidates(false, &resident);
   policy.choose_early_victims(resident, rise.chunks - available, tick, rise, &victims);
-  for (uint64_t v : victims) start_eviction(v);
+  start_background_evictions(victims);
+}
+
+void ChunkEngine::issued(TaskId task, uint64_t stream, bool upload)
+{
+  bool& last_was_upload = last_was_upload_[stream];
+  const bool follows = upload && last_was_upload && !uploads_.empty() && uploads_.back().stream == stream;
+  last_was_upload = upload;
+  if (!upload) return;
+  if (uploads_.size() == max_uploads) uploads_.erase(uploads_.begin());  // the shim's kMaxUploads
+  uploads_.push_back({task, stream, follows});
+}
+
+void ChunkEngine::uploads_to_yield_to(std::vector<TaskId>* out)
+{
+  out->clear();
+  bool previous_waited = false;
+  size_t kept = 0;
+  for (Upload& u : uploads_) {
+    if (sim_.done(u.task)) {
+      previous_waited = false;
+      continue;
+    }
+    // On the link (its stream's earlier work is done), or queued right behind one that is.
+    if (!u.waited && (sim_.may_start(u.task) || (u.follows && previous_waited))) {
+      u.waited = true;
+      out->push_back(u.task);
+      ++stats_.uploads_yielded_to;
+    }
+    previous_waited = u.waited;
+    uploads_[kept++] = u;
+  }
+  uploads_.resize(kept);
+}
+
+void ChunkEngine::start_background_evictions(std::span<const uint64_t> victims)
+{
+  if (victims.empty()) return;
+  std::vector<TaskId> after;
+  uploads_to_yield_to(&after);
+  // The device-to-host engine runs in order: what follows these evictions waits too.
+  for (uint64_t v : victims) start_eviction(v, after);
 }
 
 void ChunkEngine::apply_plan(std::span<const uint64_t> upcoming, uint64_t tick, policy::ResidencyPolicy& policy)
@@ -390,7 +432,7 @@ void ChunkEngine::apply_plan(std::span<const uint64_t> upcoming, uint64_t tick, 
   candidates(false, &resident);
   std::vector<uint64_t> victims;
   policy.choose_victims(resident, count, tick + 1, &victims);
-  for (uint64_t v : victims) start_eviction(v);
+  start_background_evictions(victims);
 }
 
 }  // namespace oversub::replay

@@ -24,6 +24,7 @@
 #include <optional>
 #include <span>
 #include <utility>
+#include <unordered_map>
 #include <vector>
 
 #include "policy/residency_policy.h"
@@ -58,6 +59,7 @@ struct ChunkStats {
   uint64_t prefetches = 0;        // every copy back
   uint64_t prefetches_ahead = 0;  // of those, started before an op asked
   int64_t host_stall_ns = 0;      // the host waited for an eviction copy
+  uint64_t uploads_yielded_to = 0;  // program uploads that background evictions were held behind
 };
 
 class ChunkEngine {
@@ -96,8 +98,13 @@ public:
   // The op was issued as `task` on `stream`.
   void used_by(std::span<const Touch> touches, TaskId task, uint64_t stream);
 
-  // Building blocks for the policies.
-  bool start_eviction(uint64_t chunk);
+  // The program's op was issued as `task` on `stream`; `upload`: a host-to-device copy
+  // (Note [Background evictions yield to uploads] in shim/engine/residency.cpp).
+  void issued(TaskId task, uint64_t stream, bool upload);
+
+  // Building blocks for the policies. An eviction runs after its chunk's last use, the
+  // copy that brought it back, and `after` (no_task: nothing more).
+  bool start_eviction(uint64_t chunk, std::span<const TaskId> after = {});
   void reclaim();  // finishes the evictions whose copies are done (the host does not wait)
   // Brings a chunk on the host back ahead of use into free memory; false when none.
   bool bring_back_ahead(uint64_t chunk);
@@ -118,6 +125,11 @@ public:
   void candidates(bool include_planned, std::vector<policy::ChunkCandidate>* out) const;
 
 private:
+  // Background evictions started now wait for these: the program's uploads on the link
+  // (Note [Background evictions yield to uploads]), each once.
+  void uploads_to_yield_to(std::vector<TaskId>* out);
+  void start_background_evictions(std::span<const uint64_t> victims);
+
   struct Chunk {
     State state = State::free;
     uint32_t users = 0;
@@ -168,6 +180,16 @@ private:
   uint64_t victims_tick_ = 0;
   uint32_t victims_plan_gen_ = 0;
   bool been_short_ = false;  // an op has evicted on demand (Note [Headroom once short], shim)
+  struct Upload {
+    TaskId task;
+    uint64_t stream;
+    bool follows;  // issued right after the previous entry, on the same stream
+    bool waited = false;  // background evictions wait for it
+  };
+  std::vector<Upload> uploads_;  // the program's uploads not known done, oldest first
+  std::unordered_map<uint64_t, bool> last_was_upload_;  // per stream: its last op was an upload
+  static constexpr size_t max_uploads = 8;
+  std::vector<TaskId> deps_;  // start_eviction's, kept to spare an allocation per eviction
   uint64_t victims_wanted_ = 1;
 };
 

@@ -98,6 +98,8 @@ ReplayResult run_replay(const Workload& workload, const ReplayOptions& options)
                                              : sim.compute(op.stream, duration_ns, deps);
         engine.used_by(touches, task, op.stream);
         policy->after_op(item.index, tick, duration_ns);
+        // After the op's own headroom, which the shim keeps before submitting it.
+        engine.issued(task, op.stream, is_link_copy(op) && is_host_to_device(op));
         if (const std::optional<bool> learned = policy->learned(); learned && i >= begin) {
           result.learned_ops = result.learned_ops.value_or(0) + (*learned ? 1 : 0);
         }
@@ -125,6 +127,7 @@ ReplayResult run_replay(const Workload& workload, const ReplayOptions& options)
   result.evictions_cancelled = stats.evictions_cancelled - start_stats.evictions_cancelled;
   result.prefetches = stats.prefetches - start_stats.prefetches;
   result.prefetches_ahead = stats.prefetches_ahead - start_stats.prefetches_ahead;
+  result.uploads_yielded_to = stats.uploads_yielded_to - start_stats.uploads_yielded_to;
   result.peak_device_bytes = engine.peak_since_mark_chunks() * policy::chunk_bytes;
   result.peak_device_bytes_all = engine.peak_chunks() * policy::chunk_bytes;
   return result;

@@ -86,6 +86,9 @@ struct ReplayResult {
   uint64_t evictions_cancelled = 0;
   uint64_t prefetches = 0;
   uint64_t prefetches_ahead = 0;
+  // Program uploads that the engine's background evictions waited for (Note [Background
+  // evictions yield to uploads] in shim/engine/residency.cpp).
+  uint64_t uploads_yielded_to = 0;
   uint64_t ops = 0;  // in the measured step
   // lookahead: how many of those ops ran with the step learned (the planner ready).
   std::optional<uint64_t> learned_ops;

@@ -62,6 +62,9 @@ public:
   TaskId copy(CopyWay way, uint64_t bytes, std::span<const TaskId> deps, std::optional<uint64_t> stream);
 
   bool done(TaskId task) const { return task == no_task || tasks_[task].end_ns >= 0; }
+  // Whether every task it waits for is done: a copy then flows, or waits only for its
+  // engine (the shim asks the same of an event recorded just before it).
+  bool may_start(TaskId task) const { return task == no_task || tasks_[task].pending == 0; }
   int64_t end_ns(TaskId task) const { return tasks_[task].end_ns; }
   // The host waits for the task; returns how long it waited.
   int64_t wait(TaskId task);
