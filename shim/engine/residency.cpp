@@ -919,8 +919,12 @@ CUresult Residency::prepare(const RangeList& ranges, CUstream stream) {
 // lookahead was 0.011% slower than vdnn, ties with it since: the step's
 // first kernel waits for the 154 MB input upload, which our headroom
 // evictions no longer slow down (docs/benchmarks.md).
-// Cost: two event records per upload, and one or two queries per upload kept
-// when background evictions start; nothing on the launch path.
+// A copy being captured into a graph is not tracked (it does not run now, and
+// our events would become nodes of the program's graph); the simulated GPU
+// has no stream capture, so that branch is untested there.
+// Cost: a capture query and two event records per upload, and one or two
+// queries per upload kept when background evictions start; nothing on the
+// launch path.
 CUresult Residency::prepare_upload(const RangeList& ranges, CUstream stream) {
   if (stream != last_stream_ || (stream == CU_STREAM_PER_THREAD && !pthread_equal(pthread_self(), last_thread_)))
     note_stream(stream);
@@ -928,12 +932,21 @@ CUresult Residency::prepare_upload(const RangeList& ranges, CUstream stream) {
   const bool follows = !uploads_.empty() && uploads_.back().stream_index == index &&
                        uploads_.back().tick == known_streams_[index].last_op_tick;
   if (CUresult res = prepare(ranges, stream); res != CUDA_SUCCESS) return res;
-  upload_ = Upload{new_event(), nullptr, index, op_tick_.load(std::memory_order_relaxed), follows, false};
-  real_driver().cuEventRecord(upload_.start, stream);
+  upload_ = Upload{nullptr, nullptr, index, op_tick_.load(std::memory_order_relaxed), follows, false};
+  // A copy captured into a graph does not run now; our events would become
+  // nodes of the program's graph. It is left alone.
+  const RealDriver& r = real_driver();
+  CUstreamCaptureStatus capture = CU_STREAM_CAPTURE_STATUS_NONE;
+  if (r.cuStreamIsCapturing != nullptr && r.cuStreamIsCapturing(stream, &capture) == CUDA_SUCCESS &&
+      capture != CU_STREAM_CAPTURE_STATUS_NONE)
+    return CUDA_SUCCESS;
+  upload_.start = new_event();
+  r.cuEventRecord(upload_.start, stream);
   return CUDA_SUCCESS;
 }
 
 void Residency::finish_upload(CUstream stream, bool submitted) {
+  if (upload_.start == nullptr) return;  // captured (prepare_upload)
   if (!submitted) {
     recycle_event(upload_.start);
     return;
