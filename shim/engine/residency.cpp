@@ -928,11 +928,15 @@ CUresult Residency::prepare(const RangeList& ranges, CUstream stream) {
 CUresult Residency::prepare_upload(const RangeList& ranges, CUstream stream) {
   if (stream != last_stream_ || (stream == CU_STREAM_PER_THREAD && !pthread_equal(pthread_self(), last_thread_)))
     note_stream(stream);
-  const std::size_t index = last_stream_index_;
-  const bool follows = !uploads_.empty() && uploads_.back().stream_index == index &&
-                       uploads_.back().tick == known_streams_[index].last_op_tick;
+  // Right behind the previous upload: on its stream, with no op between (the stream's
+  // last op is that upload). Known streams are compared by handle and thread, not by
+  // index: an epoch drops destroyed streams from the list.
+  const pthread_t self = pthread_self();
+  const bool follows = !uploads_.empty() && uploads_.back().stream == stream &&
+                       (stream != CU_STREAM_PER_THREAD || pthread_equal(uploads_.back().thread, self)) &&
+                       uploads_.back().tick == known_streams_[last_stream_index_].last_op_tick;
   if (CUresult res = prepare(ranges, stream); res != CUDA_SUCCESS) return res;
-  upload_ = Upload{nullptr, nullptr, index, op_tick_.load(std::memory_order_relaxed), follows, false};
+  upload_ = Upload{nullptr, nullptr, stream, self, op_tick_.load(std::memory_order_relaxed), follows, false};
   // A copy captured into a graph does not run now; our events would become
   // nodes of the program's graph. It is left alone.
   const RealDriver& r = real_driver();

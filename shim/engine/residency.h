@@ -356,7 +356,8 @@ class Residency {
   struct Upload {
     CUevent start;  // recorded on its stream just before it
     CUevent done;   // and just after
-    std::size_t stream_index;  // in known_streams_
+    CUstream stream;
+    pthread_t thread;  // that submitted it: a per-thread default stream is one per thread
     std::uint64_t tick;
     bool follows;  // submitted right after the previous entry, on the same stream
     bool waited;   // d2h_ waits for it
