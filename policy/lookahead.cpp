@@ -201,6 +201,9 @@ void LookaheadPlanner::time_step(int64_t now_ns)
       trial_ = Trial::on_demand;
       early_.store(false, std::memory_order_relaxed);
       break;
+    case Trial::on_demand_first:  // timing again after evicting early: this step changes mode
+      trial_ = Trial::on_demand;
+      break;
     case Trial::on_demand:
       on_demand_step_ns_ = took;
       trial_ = Trial::early_first;  // not timed: the host's lead on the device changes in it
@@ -214,8 +217,13 @@ void LookaheadPlanner::time_step(int64_t now_ns)
       trial_ = Trial::decided;
       // Without a clock (now_ns < 0) there is nothing to compare: evict early.
       early_.store(!timed || early_step_ns_ <= on_demand_step_ns_, std::memory_order_relaxed);
+      decided_steps_ = 0;
       break;
     case Trial::decided:
+      if (++decided_steps_ >= kRetimeAfterSteps) {  // time both again, on demand first
+        trial_ = early_.load(std::memory_order_relaxed) ? Trial::on_demand_first : Trial::on_demand;
+        early_.store(false, std::memory_order_relaxed);
+      }
       break;
   }
 }

@@ -156,8 +156,10 @@ private:
   uint64_t curve_budget_slots_ = 0;  // the budget curve_fits_after_peak_ was found for
   uint32_t fits_after_peak() const;
   // Note [Early or on demand]
-  enum class Trial : uint8_t { none, on_demand, early_first, early, decided };
+  enum class Trial : uint8_t { none, on_demand_first, on_demand, early_first, early, decided };
   Trial trial_ = Trial::none;
+  static constexpr uint32_t kRetimeAfterSteps = 200;
+  uint32_t decided_steps_ = 0;  // steps since the choice was made
   int64_t step_started_ns_ = -1;
   int64_t on_demand_step_ns_ = 0;
   int64_t early_step_ns_ = 0;
@@ -243,8 +245,11 @@ private:
 // once the memory curve is whole and its peak exceeds the budget, the planner times
 // one step on demand and then, evicting early, a second one (the first step evicting
 // early is not timed: the host's lead on the device changes in it, and its time is
-// not the mode's), and keeps the faster mode for as long as the template and the
-// budget stay. A step is timed from its phase 0 to the next on the engine's clock,
+// not the mode's), and keeps the faster mode. It times both again every 200 steps
+// (kRetimeAfterSteps; first an untimed step on demand when it was evicting early), for
+// as long as the template and the budget stay: a choice made while the program warms
+// up (cuDNN's autotuning, a caching allocator growing) would otherwise last the whole
+// run. Timing again costs at most two steps in the slower mode per 200. A step is timed from its phase 0 to the next on the engine's clock,
 // given with each op (the shim's planner thread reads CLOCK_MONOTONIC as it drains
 // its ring; the replay gives simulated host time); the planner only takes
 // differences. Without a clock nothing can be compared, and it evicts early. The

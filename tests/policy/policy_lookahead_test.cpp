@@ -283,6 +283,14 @@ struct RiseFixture : ::testing::Test {
   // `op_ns` set, the engine's clock advances by op_ns(evicting early) per op.
   std::function<int64_t(bool)> op_ns;
   int64_t now = 0;
+  // The decision of Note [Early or on demand], with the two step times it compared.
+  void expect_choice(LookaheadPlanner::EarlyChoice choice, int64_t on_demand_ns, int64_t early_ns) const {
+    const LookaheadPlanner::EarlyReport report = planner.early_report();
+    ASSERT_EQ(report.choice, choice);
+    EXPECT_EQ(planner.evicts_early(), choice == LookaheadPlanner::EarlyChoice::early);
+    EXPECT_EQ(report.on_demand_step_ns, on_demand_ns);
+    EXPECT_EQ(report.early_step_ns, early_ns);
+  }
   void run(int steps, uint32_t last_phase) {
     const uint64_t end = (done / 8 + steps) * 8 + last_phase + 1;
     for (; done < end; ++done) {
@@ -372,11 +380,7 @@ TEST_F(RiseFixture, EvictsEarlyOnlyWhenATimedStepWasFasterSo) {
   op_ns = [](bool early) { return early ? int64_t{10} : int64_t{20}; };
   run(12, 0);
   ASSERT_TRUE(planner.ready());
-  LookaheadPlanner::EarlyReport report = planner.early_report();
-  ASSERT_EQ(report.choice, LookaheadPlanner::EarlyChoice::early);
-  EXPECT_TRUE(planner.evicts_early());
-  EXPECT_EQ(report.on_demand_step_ns, 8 * 20);
-  EXPECT_EQ(report.early_step_ns, 8 * 10);
+  expect_choice(LookaheadPlanner::EarlyChoice::early, 8 * 20, 8 * 10);
   LookaheadPolicy policy(&planner);
   EXPECT_GT(policy.predicted_rise(3).chunks, 0u);
 }
@@ -387,13 +391,27 @@ TEST_F(RiseFixture, StaysOnDemandWhenEvictingEarlyMadeTheStepSlower) {
   run(6, 0);
   EXPECT_EQ(planner.early_report().choice, LookaheadPlanner::EarlyChoice::trying);
   run(6, 0);
-  const LookaheadPlanner::EarlyReport report = planner.early_report();
-  ASSERT_EQ(report.choice, LookaheadPlanner::EarlyChoice::on_demand);
-  EXPECT_FALSE(planner.evicts_early());
-  EXPECT_EQ(report.on_demand_step_ns, 8 * 20);
-  EXPECT_EQ(report.early_step_ns, 8 * 30);
+  expect_choice(LookaheadPlanner::EarlyChoice::on_demand, 8 * 20, 8 * 30);
   LookaheadPolicy policy(&planner);
   EXPECT_EQ(policy.predicted_rise(3).chunks, 0u);  // nothing moves early
+}
+
+// A choice made early in a run (warm-up) does not last it: both modes are timed again
+// every kRetimeAfterSteps steps, starting from an untimed step on demand.
+TEST_F(RiseFixture, TimesBothModesAgainEvery200StepsAndFollowsAChange) {
+  planner.set_budget_slots(3);
+  bool early_faster = true;
+  op_ns = [&](bool early) { return early == early_faster ? int64_t{10} : int64_t{30}; };
+  run(12, 0);
+  expect_choice(LookaheadPlanner::EarlyChoice::early, 8 * 30, 8 * 10);
+  early_faster = false;  // the program changed: evicting early now costs
+  run(190, 0);
+  expect_choice(LookaheadPlanner::EarlyChoice::early, 8 * 30, 8 * 10);  // not timed again yet
+  run(20, 0);
+  expect_choice(LookaheadPlanner::EarlyChoice::on_demand, 8 * 10, 8 * 30);
+  early_faster = true;  // and back: the next timing follows
+  run(220, 0);
+  expect_choice(LookaheadPlanner::EarlyChoice::early, 8 * 30, 8 * 10);
 }
 
 TEST_F(RiseFixture, NothingToChooseWhenTheStepFitsTheBudget) {
