@@ -64,6 +64,8 @@ void Planner::push_free(std::uint64_t base) {
 
 std::size_t Planner::drain() {
   const std::uint64_t head = head_.load(std::memory_order_acquire);
+  std::uint64_t tail = tail_.load(std::memory_order_relaxed);
+  if (tail == head) return 0;  // an idle program: no clock reading, nothing to tell
   // Note [Early or on demand] in policy/lookahead.h: the planner times steps from when
   // it sees their first op. The ring is drained every 50 us at most, so one reading
   // per batch is as good as one per op at the scale of a step.
@@ -71,7 +73,6 @@ std::size_t Planner::drain() {
   clock_gettime(CLOCK_MONOTONIC, &now);
   const std::int64_t now_ns = std::int64_t(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
   planner_.set_budget_slots(engine_->budget_for_planner());  // Note [Evicting early]
-  std::uint64_t tail = tail_.load(std::memory_order_relaxed);
   std::size_t ops = 0;
   while (tail < head) {
     const Record r = ring_[tail & kMask];

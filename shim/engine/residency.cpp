@@ -547,14 +547,6 @@ void Residency::keep_headroom(std::uint64_t op_tick) {
     return free_device_.size() + evicting_.size() +
            (budget_chunks_ > device_created_ ? budget_chunks_ - device_created_ : 0);
   };
-  const auto evict_all = [&](const std::vector<std::uint64_t>& victims) {
-    if (!victims.empty()) yield_to_uploads();
-    for (std::uint64_t v : victims) {
-      const CUresult res = start_eviction(v);
-      if (res != CUDA_SUCCESS && res != kVictimVanished) return false;
-    }
-    return true;
-  };
   std::vector<policy::ChunkCandidate> resident;
   std::vector<std::uint64_t> victims;
   if (const std::uint64_t now = available(); now < want) {
@@ -562,7 +554,7 @@ void Residency::keep_headroom(std::uint64_t op_tick) {
     if (count == 0) return;  // Note [Policy decisions]: nothing needs to move, early or not
     victim_candidates(false, &resident);
     policy_->choose_victims(resident, count, op_tick, &victims);
-    if (!evict_all(victims)) return;
+    if (!start_background_evictions(victims)) return;
   }
   // Note [Evicting early] in policy/lookahead.h. Chunks of the op being prepared are
   // never victims (last use op_tick): it has not been launched yet.
@@ -573,7 +565,7 @@ void Residency::keep_headroom(std::uint64_t op_tick) {
   victims.clear();
   victim_candidates(false, &resident);
   policy_->choose_early_victims(resident, rise.chunks - now, op_tick, rise, &victims);
-  evict_all(victims);
+  start_background_evictions(victims);
 }
 
 CUresult Residency::obtain_device_memory(std::uint64_t op_tick, CUmemGenericAllocationHandle* handle) {
@@ -831,11 +823,7 @@ void Residency::apply_plan(const std::vector<std::uint64_t>& upcoming) {
   victim_candidates(false, &resident);
   std::vector<std::uint64_t> victims;
   policy_->choose_victims(resident, count, tick + 1, &victims);
-  if (!victims.empty()) yield_to_uploads();  // Note [Background evictions yield to uploads]
-  for (std::uint64_t v : victims) {
-    const CUresult res = start_eviction(v);
-    if (res != CUDA_SUCCESS && res != kVictimVanished) break;
-  }
+  start_background_evictions(victims);
 }
 
 // Cost when everything is resident: per chunk, one store (its LRU tick) and
@@ -859,8 +847,7 @@ CUresult Residency::prepare(const RangeList& ranges, CUstream stream) {
   if (mutex_.depth() <= 1) outer_tick_ = tick;
   const std::uint64_t spare_from = outer_tick_;
   ++stats_.ops;
-  if (stream != last_stream_ || (stream == CU_STREAM_PER_THREAD && !pthread_equal(pthread_self(), last_thread_)))
-    note_stream(stream);
+  track_stream(stream);
   known_streams_[last_stream_index_].last_op_tick = tick;  // Note [Fencing only what is new]
   if (planner_) planner_->push_op(tick, reinterpret_cast<std::uint64_t>(stream), ranges, bytes_);
   std::uint64_t all_ready = 1;
@@ -926,8 +913,7 @@ CUresult Residency::prepare(const RangeList& ranges, CUstream stream) {
 // queries per upload kept when background evictions start; nothing on the
 // launch path.
 CUresult Residency::prepare_upload(const RangeList& ranges, CUstream stream) {
-  if (stream != last_stream_ || (stream == CU_STREAM_PER_THREAD && !pthread_equal(pthread_self(), last_thread_)))
-    note_stream(stream);
+  track_stream(stream);
   // Right behind the previous upload: on its stream, with no op between (the stream's
   // last op is that upload). Known streams are compared by handle and thread, not by
   // index: an epoch drops destroyed streams from the list.
@@ -963,6 +949,16 @@ void Residency::finish_upload(CUstream stream, bool submitted) {
   upload_.done = new_event();
   real_driver().cuEventRecord(upload_.done, stream);
   uploads_.push_back(upload_);
+}
+
+bool Residency::start_background_evictions(const std::vector<std::uint64_t>& victims) {
+  if (victims.empty()) return true;
+  yield_to_uploads();
+  for (std::uint64_t v : victims) {
+    const CUresult res = start_eviction(v);
+    if (res != CUDA_SUCCESS && res != kVictimVanished) return false;
+  }
+  return true;
 }
 
 void Residency::yield_to_uploads() {

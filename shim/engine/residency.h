@@ -273,7 +273,10 @@ class Residency {
   bool finish_eviction(std::uint64_t chunk, bool wait, CUmemGenericAllocationHandle* freed);
   void cancel_eviction(std::uint64_t chunk);
   void keep_headroom(std::uint64_t op_tick);
-  // Orders our device-to-host stream after the program's uploads on the link.
+  // Evictions ahead of demand (headroom, early, a plan's): our device-to-host
+  // stream first waits for the program's uploads on the link (Note [Background
+  // evictions yield to uploads]). False when a copy could not be started.
+  bool start_background_evictions(const std::vector<std::uint64_t>& victims);
   void yield_to_uploads();
   CUresult obtain_host_slot(std::int64_t* slot);
   CUresult map_device(std::uint64_t chunk, CUmemGenericAllocationHandle handle);
@@ -296,6 +299,12 @@ class Residency {
   // host-to-device stream (Note [Fencing only what is new]).
   void order_d2h_after_h2d();
   void note_stream(CUstream stream);
+  // last_stream_index_ names `stream`'s entry afterwards; the common case, the same
+  // stream as the previous op on the same thread, is one comparison.
+  void track_stream(CUstream stream) {
+    if (stream != last_stream_ || (stream == CU_STREAM_PER_THREAD && !pthread_equal(pthread_self(), last_thread_)))
+      note_stream(stream);
+  }
   // Recomputes chunk k's hot word after its state or `ready` changed.
   void refresh_hot(std::uint64_t k);
   void release_chunk(std::uint64_t chunk, CUstream stream, bool stream_ordered);

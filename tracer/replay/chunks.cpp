@@ -2,6 +2,7 @@
 #include "tracer/replay/chunks.h"
 
 #include <algorithm>
+#include <array>
 
 #include "policy/events.h"
 
@@ -147,9 +148,10 @@ bool ChunkEngine::start_eviction(uint64_t chunk, std::span<const TaskId> after)
   Chunk& c = chunks_[chunk];
   if (c.state != State::device) return false;
   // After the chunk's last use, and after the copy that brought it back (the shim's fence).
-  deps_.assign({c.last_use, c.ready});
-  deps_.insert(deps_.end(), after.begin(), after.end());
-  c.evict_copy = sim_.copy(CopyWay::d2h, policy::chunk_bytes, deps_, std::nullopt);
+  std::array<TaskId, 2 + max_uploads> deps{c.last_use, c.ready};
+  const size_t count = 2 + std::min(after.size(), max_uploads);
+  std::copy(after.begin(), after.begin() + static_cast<std::ptrdiff_t>(count - 2), deps.begin() + 2);
+  c.evict_copy = sim_.copy(CopyWay::d2h, policy::chunk_bytes, std::span(deps.data(), count), std::nullopt);
   c.ready = no_task;
   make_not_resident(chunk);
   c.state = State::evicting;
@@ -355,14 +357,11 @@ void ChunkEngine::keep_headroom(uint64_t tick, policy::ResidencyPolicy& policy)
   start_background_evictions(victims);
 }
 
-void ChunkEngine::issued(TaskId task, uint64_t stream, bool upload)
+void ChunkEngine::issued_upload(TaskId task, TaskId previous)
 {
-  bool& last_was_upload = last_was_upload_[stream];
-  const bool follows = upload && last_was_upload && !uploads_.empty() && uploads_.back().stream == stream;
-  last_was_upload = upload;
-  if (!upload) return;
+  const bool follows = previous != no_task && !uploads_.empty() && uploads_.back().task == previous;
   if (uploads_.size() == max_uploads) uploads_.erase(uploads_.begin());  // the shim's kMaxUploads
-  uploads_.push_back({task, stream, follows});
+  uploads_.push_back({task, follows});
 }
 
 void ChunkEngine::uploads_to_yield_to(std::vector<TaskId>* out)
@@ -392,8 +391,11 @@ void ChunkEngine::start_background_evictions(std::span<const uint64_t> victims)
   if (victims.empty()) return;
   std::vector<TaskId> after;
   uploads_to_yield_to(&after);
-  // The device-to-host engine runs in order: what follows these evictions waits too.
-  for (uint64_t v : victims) start_eviction(v, after);
+  // The device-to-host engine runs in order, as the shim's stream does after its one
+  // wait: the first eviction started waits for the uploads, and the rest follow it.
+  for (uint64_t v : victims) {
+    if (start_eviction(v, after)) after.clear();
+  }
 }
 
 void ChunkEngine::apply_plan(std::span<const uint64_t> upcoming, uint64_t tick, policy::ResidencyPolicy& policy)

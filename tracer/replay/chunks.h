@@ -24,7 +24,6 @@
 #include <optional>
 #include <span>
 #include <utility>
-#include <unordered_map>
 #include <vector>
 
 #include "policy/residency_policy.h"
@@ -98,12 +97,13 @@ public:
   // The op was issued as `task` on `stream`.
   void used_by(std::span<const Touch> touches, TaskId task, uint64_t stream);
 
-  // The program's op was issued as `task` on `stream`; `upload`: a host-to-device copy
-  // (Note [Background evictions yield to uploads] in shim/engine/residency.cpp).
-  void issued(TaskId task, uint64_t stream, bool upload);
+  // The program's host-to-device copy was issued as `task`, right after `previous` on
+  // its stream (no_task: none) (Note [Background evictions yield to uploads] in
+  // shim/engine/residency.cpp).
+  void issued_upload(TaskId task, TaskId previous);
 
   // Building blocks for the policies. An eviction runs after its chunk's last use, the
-  // copy that brought it back, and `after` (no_task: nothing more).
+  // copy that brought it back, and the tasks in `after`.
   bool start_eviction(uint64_t chunk, std::span<const TaskId> after = {});
   void reclaim();  // finishes the evictions whose copies are done (the host does not wait)
   // Brings a chunk on the host back ahead of use into free memory; false when none.
@@ -182,14 +182,11 @@ private:
   bool been_short_ = false;  // an op has evicted on demand (Note [Headroom once short], shim)
   struct Upload {
     TaskId task;
-    uint64_t stream;
     bool follows;  // issued right after the previous entry, on the same stream
     bool waited = false;  // background evictions wait for it
   };
   std::vector<Upload> uploads_;  // the program's uploads not known done, oldest first
-  std::unordered_map<uint64_t, bool> last_was_upload_;  // per stream: its last op was an upload
   static constexpr size_t max_uploads = 8;
-  std::vector<TaskId> deps_;  // start_eviction's, kept to spare an allocation per eviction
   uint64_t victims_wanted_ = 1;
 };
 

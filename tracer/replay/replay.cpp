@@ -93,13 +93,15 @@ ReplayResult run_replay(const Workload& workload, const ReplayOptions& options)
           return result;
         }
         const int64_t duration_ns = op_duration_ns(op, device, workload.half_precision);
+        const bool upload = is_link_copy(op) && is_host_to_device(op);
+        const TaskId previous = upload ? sim.last_on_stream(op.stream) : no_task;
         const TaskId task = is_link_copy(op) ? sim.copy(is_host_to_device(op) ? CopyWay::h2d : CopyWay::d2h,
                                                         op.copy_bytes, deps, op.stream)
                                              : sim.compute(op.stream, duration_ns, deps);
         engine.used_by(touches, task, op.stream);
         policy->after_op(item.index, tick, duration_ns);
         // After the op's own headroom, which the shim keeps before submitting it.
-        engine.issued(task, op.stream, is_link_copy(op) && is_host_to_device(op));
+        if (upload) engine.issued_upload(task, previous);
         if (const std::optional<bool> learned = policy->learned(); learned && i >= begin) {
           result.learned_ops = result.learned_ops.value_or(0) + (*learned ? 1 : 0);
         }

@@ -62,6 +62,12 @@ public:
   TaskId copy(CopyWay way, uint64_t bytes, std::span<const TaskId> deps, std::optional<uint64_t> stream);
 
   bool done(TaskId task) const { return task == no_task || tasks_[task].end_ns >= 0; }
+  // The last task issued on the program's `stream`, or no_task.
+  TaskId last_on_stream(uint64_t stream) const
+  {
+    const auto it = stream_last_.find(stream);
+    return it == stream_last_.end() ? no_task : it->second;
+  }
   // Whether every task it waits for is done: a copy then flows, or waits only for its
   // engine (the shim asks the same of an event recorded just before it).
   bool may_start(TaskId task) const { return task == no_task || tasks_[task].pending == 0; }
